@@ -1,0 +1,264 @@
+//! The host's TOML configuration: which component, where state and output go, sandbox limits,
+//! and the tenants with their settings. Parsed strictly; every error says how to fix it.
+
+use crate::secret::Secret;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Top-level configuration file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostConfig {
+    /// Path of the connector component (`.wasm`), relative to the config file. Absent: the
+    /// Defender connector embedded in this binary (when built with the `demo` feature).
+    #[serde(default)]
+    pub component: Option<PathBuf>,
+    /// Directory for per-tenant cursors, relative to the config file.
+    #[serde(default = "default_state_dir")]
+    pub state_dir: PathBuf,
+    /// NDJSON output: a file path (appended to), or `-` for stdout.
+    #[serde(default = "default_output")]
+    pub output: String,
+    /// Tenants polled at the same time.
+    #[serde(default = "default_concurrency")]
+    pub concurrency: usize,
+    /// Seconds between poll cycles for `run` without `--once`.
+    #[serde(default = "default_interval")]
+    pub interval_secs: u64,
+    /// Sandbox limits for every tenant call.
+    #[serde(default)]
+    pub limits: Limits,
+    /// The tenants.
+    #[serde(default, rename = "tenant")]
+    pub tenants: Vec<TenantConfig>,
+}
+
+/// Per-call sandbox limits.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Linear memory a component instance may grow to, in MiB.
+    pub memory_mib: u64,
+    /// Wall-clock time one tenant's poll (all its pages) may take, in seconds.
+    pub poll_timeout_secs: u64,
+    /// CPU time (time spent executing wasm) one tenant's poll may use, in milliseconds.
+    pub cpu_ms: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { memory_mib: 128, poll_timeout_secs: 300, cpu_ms: 60_000 }
+    }
+}
+
+/// One customer tenant.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantConfig {
+    /// Name used in output keys, state files and logs (letters, digits, `-`, `_`, `.`).
+    pub name: String,
+    /// Allow plain-http endpoints (a local emulator); never for a real tenant.
+    #[serde(default)]
+    pub allow_http: bool,
+    /// Non-secret settings handed to the component's config store.
+    #[serde(default)]
+    pub settings: BTreeMap<String, String>,
+    /// Secret settings: an inline value or `{ env = "VARIABLE" }`.
+    #[serde(default)]
+    pub secrets: BTreeMap<String, SecretSource>,
+}
+
+/// Where a secret's value comes from.
+#[derive(Clone, Deserialize)]
+#[serde(untagged)]
+pub enum SecretSource {
+    /// Read from an environment variable of the host process.
+    Env {
+        /// Variable name.
+        env: String,
+    },
+    /// Written in the file.
+    Inline(String),
+}
+
+impl std::fmt::Debug for SecretSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SecretSource::Env { env } => write!(f, "Env({env})"),
+            SecretSource::Inline(_) => f.write_str("Inline(***)"),
+        }
+    }
+}
+
+/// A configuration problem, with the fix.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// File.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// TOML syntax or schema error.
+    #[error("config file {path} is invalid: {message}")]
+    Parse {
+        /// File.
+        path: PathBuf,
+        /// toml's message (line, column, what was expected).
+        message: String,
+    },
+    /// A semantic problem in one tenant.
+    #[error("tenant `{tenant}`: {message}")]
+    Tenant {
+        /// Tenant name.
+        tenant: String,
+        /// What is wrong and how to fix it.
+        message: String,
+    },
+    /// A problem outside tenants.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+fn default_state_dir() -> PathBuf {
+    PathBuf::from("state")
+}
+fn default_output() -> String {
+    "-".into()
+}
+fn default_concurrency() -> usize {
+    16
+}
+fn default_interval() -> u64 {
+    60
+}
+
+impl HostConfig {
+    /// Reads, parses and checks a config file; relative paths become relative to its folder.
+    pub fn load(path: &Path) -> Result<HostConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        let mut config = HostConfig::parse(&text).map_err(|e| match e {
+            ConfigError::Parse { message, .. } => ConfigError::Parse { path: path.to_path_buf(), message },
+            other => other,
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        if let Some(c) = &config.component {
+            config.component = Some(base.join(c));
+        }
+        config.state_dir = base.join(&config.state_dir);
+        if config.output != "-" {
+            config.output = base.join(&config.output).to_string_lossy().into_owned();
+        }
+        Ok(config)
+    }
+
+    /// Parses and checks config text.
+    pub fn parse(text: &str) -> Result<HostConfig, ConfigError> {
+        let config: HostConfig =
+            toml::from_str(text).map_err(|e| ConfigError::Parse { path: PathBuf::from("(text)"), message: e.to_string() })?;
+        config.check()?;
+        Ok(config)
+    }
+
+    fn check(&self) -> Result<(), ConfigError> {
+        if self.concurrency == 0 {
+            return Err(ConfigError::Invalid("concurrency must be at least 1".into()));
+        }
+        if self.limits.memory_mib < 16 || self.limits.poll_timeout_secs == 0 || self.limits.cpu_ms < 10 {
+            return Err(ConfigError::Invalid(
+                "limits are too small: memory_mib ≥ 16, poll_timeout_secs ≥ 1 and cpu_ms ≥ 10 are needed for any call to run".into(),
+            ));
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for t in &self.tenants {
+            let valid = !t.name.is_empty()
+                && t.name.len() <= 64
+                && t.name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+                && !t.name.starts_with('.');
+            if !valid {
+                return Err(ConfigError::Tenant {
+                    tenant: t.name.clone(),
+                    message: "name must be 1–64 letters, digits, `-`, `_` or `.` (it names state files and output keys)".into(),
+                });
+            }
+            if !names.insert(t.name.as_str()) {
+                return Err(ConfigError::Tenant { tenant: t.name.clone(), message: "appears twice; tenant names must be unique".into() });
+            }
+            if let Some(key) = t.settings.keys().find(|k| t.secrets.contains_key(*k)) {
+                return Err(ConfigError::Tenant { tenant: t.name.clone(), message: format!("`{key}` is given both in settings and in secrets; keep one") });
+            }
+        }
+        Ok(())
+    }
+
+    /// A tenant by name.
+    pub fn tenant(&self, name: &str) -> Option<&TenantConfig> {
+        self.tenants.iter().find(|t| t.name == name)
+    }
+}
+
+impl TenantConfig {
+    /// Resolves secrets (reading environment variables); the error names the variable, never a value.
+    pub fn resolve_secrets(&self) -> Result<BTreeMap<String, Secret>, ConfigError> {
+        self.secrets
+            .iter()
+            .map(|(key, source)| {
+                let value = match source {
+                    SecretSource::Inline(v) => v.clone(),
+                    SecretSource::Env { env } => std::env::var(env).map_err(|_| ConfigError::Tenant {
+                        tenant: self.name.clone(),
+                        message: format!("secret `{key}` comes from environment variable {env}, which is not set"),
+                    })?,
+                };
+                Ok((key.clone(), Secret::new(value)))
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_config() {
+        let c = HostConfig::parse(
+            r#"
+            component = "connector.wasm"
+            output = "out.ndjson"
+            [limits]
+            memory_mib = 64
+            [[tenant]]
+            name = "contoso"
+            settings = { tenant-id = "contoso.onmicrosoft.com", client-id = "00000000-0000-0000-0000-000000000001" }
+            secrets = { client-secret = { env = "CONTOSO_SECRET" } }
+            [[tenant]]
+            name = "fabrikam"
+            allow_http = true
+            secrets = { client-secret = "inline-value" }
+            "#,
+        )
+        .unwrap();
+        assert_eq!(c.tenants.len(), 2);
+        assert_eq!(c.limits, Limits { memory_mib: 64, ..Limits::default() });
+        assert_eq!(c.concurrency, 16);
+        assert!(!format!("{c:?}").contains("inline-value"));
+        let f = c.tenant("fabrikam").unwrap();
+        assert_eq!(f.resolve_secrets().unwrap()["client-secret"].expose(), "inline-value");
+        let e = c.tenant("contoso").unwrap().resolve_secrets().unwrap_err().to_string();
+        assert_eq!(e, "tenant `contoso`: secret `client-secret` comes from environment variable CONTOSO_SECRET, which is not set");
+    }
+
+    #[test]
+    fn typos_and_bad_names_are_errors() {
+        let e = HostConfig::parse("concurency = 3").unwrap_err().to_string();
+        assert!(e.contains("unknown field `concurency`"), "{e}");
+        let e = HostConfig::parse("[[tenant]]\nname = \"a/b\"").unwrap_err().to_string();
+        assert!(e.starts_with("tenant `a/b`: name must be"), "{e}");
+        let e = HostConfig::parse("[[tenant]]\nname = \"a\"\n[[tenant]]\nname = \"a\"").unwrap_err().to_string();
+        assert_eq!(e, "tenant `a`: appears twice; tenant names must be unique");
+    }
+}

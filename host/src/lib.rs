@@ -1,0 +1,16 @@
+//! A small, generic wasmtime host for connector components: one sandbox per tenant, deny-by-default
+//! egress, per-tenant config, NDJSON output and durable cursors.
+
+pub mod bindings;
+pub mod checkpoint;
+pub mod config;
+pub mod connection_test;
+pub mod egress;
+pub mod output;
+pub mod poll;
+pub mod runtime;
+pub mod secret;
+pub mod state;
+
+#[cfg(feature = "demo")]
+pub mod demo;

@@ -1,0 +1,214 @@
+//! `connector-host`: runs connector components for many tenants.
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use connector_host::checkpoint::CheckpointStore;
+use connector_host::config::HostConfig;
+use connector_host::output::RecordSink;
+use connector_host::poll::{self, Poller};
+use connector_host::runtime::{LoadedConnector, Runtime};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+#[derive(Parser)]
+#[command(name = "connector-host", version, about = "Runs sandboxed security-data connectors (WebAssembly components), once per tenant")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Runs the Defender connector against a local emulator of Entra ID and Microsoft Graph with generated tenants.
+    #[cfg(feature = "demo")]
+    Demo {
+        /// Number of generated tenants.
+        #[arg(long, default_value_t = 3)]
+        tenants: usize,
+        /// Incidents per tenant.
+        #[arg(long, default_value_t = 200)]
+        incidents: usize,
+        /// Where the NDJSON goes (default: a temporary folder, printed at the end).
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
+    /// Polls every tenant in the config file; with --once, one cycle, then exits non-zero if any tenant failed.
+    Run {
+        /// Host configuration (TOML).
+        #[arg(long)]
+        config: PathBuf,
+        /// One poll cycle, then exit.
+        #[arg(long)]
+        once: bool,
+    },
+    /// The "Test" button: signs in, checks permissions, reads one record of each kind.
+    Test {
+        /// Host configuration (TOML).
+        #[arg(long)]
+        config: PathBuf,
+        /// Tenant name from the config.
+        #[arg(long)]
+        tenant: String,
+    },
+    /// Prints what the connector says about itself (config keys, hosts, permissions).
+    Describe {
+        /// Host configuration (TOML); its `component` is described.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+}
+
+fn init_logs(default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        #[cfg(feature = "demo")]
+        Command::Demo { tenants, incidents, output } => {
+            init_logs("warn");
+            connector_host::demo::run(tenants, incidents, output).await.map(|_| true)
+        }
+        Command::Run { config, once } => {
+            init_logs("info");
+            run(config, once).await
+        }
+        Command::Test { config, tenant } => {
+            init_logs("warn");
+            test(config, tenant).await
+        }
+        Command::Describe { config } => {
+            init_logs("warn");
+            describe(config).await.map(|_| true)
+        }
+    };
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn load_component(runtime: &Runtime, config: Option<&HostConfig>) -> anyhow::Result<LoadedConnector> {
+    let bytes = match config.and_then(|c| c.component.clone()) {
+        Some(path) => std::fs::read(&path).with_context(|| format!("cannot read component {}", path.display()))?,
+        None => embedded_component()?,
+    };
+    Ok(runtime.load(&bytes).await?)
+}
+
+#[cfg(feature = "demo")]
+fn embedded_component() -> anyhow::Result<Vec<u8>> {
+    Ok(connector_host::demo::DEFENDER_COMPONENT.to_vec())
+}
+
+#[cfg(not(feature = "demo"))]
+fn embedded_component() -> anyhow::Result<Vec<u8>> {
+    bail!("no `component` in the config, and this build has no embedded connector; set component = \"path/to/connector.wasm\"")
+}
+
+async fn run(config_path: PathBuf, once: bool) -> anyhow::Result<bool> {
+    let config = HostConfig::load(&config_path)?;
+    if config.tenants.is_empty() {
+        bail!("{} has no [[tenant]] entries", config_path.display());
+    }
+    let runtime = Arc::new(Runtime::new(config.limits.clone())?);
+    let connector = Arc::new(load_component(&runtime, Some(&config)).await?);
+    let tenants = config
+        .tenants
+        .iter()
+        .map(|t| runtime.prepare(&connector, t).map(Arc::new))
+        .collect::<Result<Vec<_>, _>>()?;
+    let sink = Arc::new(RecordSink::open(&config.output).with_context(|| format!("cannot open output {}", config.output))?);
+    let poller = Arc::new(Poller { runtime, connector, checkpoints: CheckpointStore::new(&config.state_dir), sink });
+    loop {
+        let reports = poller.poll_all(&tenants, config.concurrency).await;
+        let all_ok = reports.iter().all(|r| r.ok());
+        let summary = render_summary(&reports);
+        if config.output == "-" { eprint!("{summary}") } else { print!("{summary}") }
+        if once {
+            return Ok(all_ok);
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(std::time::Duration::from_secs(config.interval_secs)) => {}
+            _ = shutdown_signal() => {
+                tracing::info!("stopping: signal received between polls");
+                return Ok(all_ok);
+            }
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("install SIGTERM handler");
+        tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+/// The per-tenant summary table printed after a cycle.
+fn render_summary(reports: &[poll::TenantReport]) -> String {
+    let mut out = String::from("tenant                 incidents    alerts   time  result\n");
+    for r in reports {
+        let result = if r.ok() { "ok".to_string() } else { format!("FAILED: {}", poll::first_error(r)) };
+        out.push_str(&format!(
+            "{:<20} {:>11} {:>9} {:>5.1}s  {}\n",
+            r.tenant,
+            r.incidents.records,
+            r.alerts.records,
+            r.elapsed.as_secs_f64(),
+            result
+        ));
+    }
+    let failed = reports.iter().filter(|r| !r.ok()).count();
+    out.push_str(&format!("{} tenant(s), {} failed\n", reports.len(), failed));
+    out
+}
+
+async fn test(config_path: PathBuf, tenant: String) -> anyhow::Result<bool> {
+    let config = HostConfig::load(&config_path)?;
+    let Some(tenant_config) = config.tenant(&tenant) else {
+        let names: Vec<_> = config.tenants.iter().map(|t| t.name.as_str()).collect();
+        bail!("no tenant `{tenant}` in {}; tenants: {}", config_path.display(), names.join(", "));
+    };
+    let runtime = Runtime::new(config.limits.clone())?;
+    let connector = load_component(&runtime, Some(&config)).await?;
+    let prepared = runtime.prepare(&connector, tenant_config)?;
+    let report = connector_host::connection_test::run(&runtime, &connector, &prepared).await;
+    print!("{}", connector_host::connection_test::render(&tenant, &connector, &report));
+    Ok(report.passed())
+}
+
+async fn describe(config_path: Option<PathBuf>) -> anyhow::Result<()> {
+    let config = config_path.map(|p| HostConfig::load(&p)).transpose()?;
+    let runtime = Runtime::new(config.as_ref().map(|c| c.limits.clone()).unwrap_or_default())?;
+    let c = load_component(&runtime, config.as_ref()).await?;
+    let info = &c.info;
+    println!("{} {}", info.name, info.version);
+    println!("config keys:");
+    for k in &info.config_keys {
+        let mut tags = Vec::new();
+        if k.required { tags.push("required".to_string()) }
+        if k.secret { tags.push("secret".to_string()) }
+        if k.endpoint { tags.push("endpoint".to_string()) }
+        if let Some(d) = &k.default_value { tags.push(format!("default {d}")) }
+        println!("  {:<22} {} [{}]", k.name, k.description, tags.join(", "));
+    }
+    println!("hosts: {}", info.default_hosts.join(", "));
+    println!("permissions:");
+    for p in &info.permissions {
+        println!("  {} / {}: {}", p.api, p.name, p.reason);
+    }
+    Ok(())
+}

@@ -1,0 +1,223 @@
+//! NDJSON output, schema `redcarbon.connector.record/v1`: one record per line, written and
+//! flushed to durable storage before the cursor that covers it is saved.
+
+use crate::bindings::{Alert, EvidenceSummary, Incident, Timestamp};
+use serde::Serialize;
+use serde_json::value::RawValue;
+use std::io::Write;
+use std::path::Path;
+use std::sync::Mutex;
+
+/// Schema identifier written on every record.
+pub const SCHEMA: &str = "redcarbon.connector.record/v1";
+
+/// Which connector version produced a record.
+#[derive(Debug, Clone, Serialize)]
+pub struct Producer {
+    /// Connector name.
+    pub name: String,
+    /// Connector version.
+    pub version: String,
+}
+
+#[derive(Serialize)]
+struct Evidence<'a> {
+    devices: &'a [String],
+    users: &'a [String],
+    ips: &'a [String],
+    files: &'a [String],
+    urls: &'a [String],
+    mailboxes: &'a [String],
+    other: u32,
+}
+
+impl<'a> From<&'a EvidenceSummary> for Evidence<'a> {
+    fn from(e: &'a EvidenceSummary) -> Self {
+        Evidence { devices: &e.devices, users: &e.users, ips: &e.ips, files: &e.files, urls: &e.urls, mailboxes: &e.mailboxes, other: e.other }
+    }
+}
+
+#[derive(Serialize)]
+struct Common<'a> {
+    schema: &'static str,
+    key: String,
+    tenant: &'a str,
+    kind: &'static str,
+    id: &'a str,
+    version: &'a str,
+    connector: &'a Producer,
+    title: &'a str,
+    severity: &'a str,
+    score: u8,
+    status: &'a str,
+    classification: Option<&'a str>,
+    determination: Option<&'a str>,
+    created: String,
+    last_updated: String,
+    assigned_to: Option<&'a str>,
+    web_url: Option<&'a str>,
+    mitre_techniques: &'a [String],
+    evidence: Evidence<'a>,
+}
+
+#[derive(Serialize)]
+struct IncidentLine<'a> {
+    #[serde(flatten)]
+    common: Common<'a>,
+    service_sources: &'a [String],
+    detection_sources: &'a [String],
+    alert_ids: &'a [String],
+    redirect_incident_id: Option<&'a str>,
+    raw: &'a RawValue,
+}
+
+#[derive(Serialize)]
+struct AlertLine<'a> {
+    #[serde(flatten)]
+    common: Common<'a>,
+    service_source: Option<&'a str>,
+    detection_source: Option<&'a str>,
+    incident_id: Option<&'a str>,
+    raw: &'a RawValue,
+}
+
+/// Canonical RFC 3339 text of a WIT timestamp (UTC, 7 fractional digits).
+pub fn format_timestamp(t: &Timestamp) -> String {
+    let dt = chrono::DateTime::<chrono::Utc>::from_timestamp(t.seconds, 0).unwrap_or_default();
+    format!("{}.{:07}Z", dt.format("%Y-%m-%dT%H:%M:%S"), t.nanoseconds / 100)
+}
+
+fn raw_json<'a>(raw: &'a str, id: &str) -> anyhow::Result<&'a RawValue> {
+    serde_json::from_str(raw).map_err(|e| anyhow::anyhow!("record {id}: the connector's raw payload is not JSON: {e}"))
+}
+
+/// One NDJSON line for an incident.
+pub fn incident_line(tenant: &str, producer: &Producer, i: &Incident) -> anyhow::Result<String> {
+    let line = IncidentLine {
+        common: Common {
+            schema: SCHEMA,
+            key: format!("{tenant}/incident/{}", i.id),
+            tenant,
+            kind: "incident",
+            id: &i.id,
+            version: &i.version,
+            connector: producer,
+            title: &i.title,
+            severity: &i.severity,
+            score: i.score,
+            status: &i.status,
+            classification: i.classification.as_deref(),
+            determination: i.determination.as_deref(),
+            created: format_timestamp(&i.created),
+            last_updated: format_timestamp(&i.last_updated),
+            assigned_to: i.assigned_to.as_deref(),
+            web_url: i.web_url.as_deref(),
+            mitre_techniques: &i.mitre_techniques,
+            evidence: (&i.evidence).into(),
+        },
+        service_sources: &i.service_sources,
+        detection_sources: &i.detection_sources,
+        alert_ids: &i.alert_ids,
+        redirect_incident_id: i.redirect_incident_id.as_deref(),
+        raw: raw_json(&i.raw, &i.id)?,
+    };
+    Ok(serde_json::to_string(&line)?)
+}
+
+/// One NDJSON line for an alert.
+pub fn alert_line(tenant: &str, producer: &Producer, a: &Alert) -> anyhow::Result<String> {
+    let line = AlertLine {
+        common: Common {
+            schema: SCHEMA,
+            key: format!("{tenant}/alert/{}", a.id),
+            tenant,
+            kind: "alert",
+            id: &a.id,
+            version: &a.version,
+            connector: producer,
+            title: &a.title,
+            severity: &a.severity,
+            score: a.score,
+            status: &a.status,
+            classification: a.classification.as_deref(),
+            determination: a.determination.as_deref(),
+            created: format_timestamp(&a.created),
+            last_updated: format_timestamp(&a.last_updated),
+            assigned_to: a.assigned_to.as_deref(),
+            web_url: a.web_url.as_deref(),
+            mitre_techniques: &a.mitre_techniques,
+            evidence: (&a.evidence).into(),
+        },
+        service_source: a.service_source.as_deref(),
+        detection_source: a.detection_source.as_deref(),
+        incident_id: a.incident_id.as_deref(),
+        raw: raw_json(&a.raw, &a.id)?,
+    };
+    Ok(serde_json::to_string(&line)?)
+}
+
+enum Target {
+    Stdout,
+    File(std::fs::File),
+}
+
+/// Where records go; shared by all tenants, one page written at a time.
+pub struct RecordSink {
+    target: Mutex<Target>,
+}
+
+impl RecordSink {
+    /// Standard output.
+    pub fn stdout() -> Self {
+        RecordSink { target: Mutex::new(Target::Stdout) }
+    }
+
+    /// Appends to a file, creating it (and its folder) if needed.
+    pub fn file(path: &Path) -> std::io::Result<Self> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+        }
+        let file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+        Ok(RecordSink { target: Mutex::new(Target::File(file)) })
+    }
+
+    /// `-` is stdout, anything else a file.
+    pub fn open(spec: &str) -> std::io::Result<Self> {
+        if spec == "-" { Ok(RecordSink::stdout()) } else { RecordSink::file(Path::new(spec)) }
+    }
+
+    /// Writes whole lines and makes them durable (fsync for files) before returning.
+    pub fn write_lines(&self, lines: &[String]) -> std::io::Result<()> {
+        if lines.is_empty() {
+            return Ok(());
+        }
+        let mut buf = Vec::with_capacity(lines.iter().map(|l| l.len() + 1).sum());
+        for l in lines {
+            buf.extend_from_slice(l.as_bytes());
+            buf.push(b'\n');
+        }
+        let mut target = self.target.lock().unwrap_or_else(|p| p.into_inner());
+        match &mut *target {
+            Target::Stdout => {
+                let mut out = std::io::stdout().lock();
+                out.write_all(&buf)?;
+                out.flush()
+            }
+            Target::File(f) => {
+                f.write_all(&buf)?;
+                f.sync_data()
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_have_seven_digits() {
+        assert_eq!(format_timestamp(&Timestamp { seconds: 1_711_460_145, nanoseconds: 230_000_000 }), "2024-03-26T13:35:45.2300000Z");
+        assert_eq!(format_timestamp(&Timestamp { seconds: 0, nanoseconds: 100 }), "1970-01-01T00:00:00.0000001Z");
+    }
+}

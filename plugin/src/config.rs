@@ -1,0 +1,312 @@
+//! The connector's settings, read only from the host's config store, validated with fix-it messages.
+
+use crate::error::ConnectorError;
+use crate::time::Timestamp;
+use std::fmt;
+
+/// Where settings come from (the component's `wasi:config/store`, or a map in tests).
+pub trait ConfigSource {
+    /// The value of `key`, if set. An `Err` is a store failure, described in words.
+    fn get(&self, key: &str) -> Result<Option<String>, String>;
+}
+
+impl ConfigSource for std::collections::BTreeMap<String, String> {
+    fn get(&self, key: &str) -> Result<Option<String>, String> {
+        Ok(std::collections::BTreeMap::get(self, key).cloned())
+    }
+}
+
+/// Description of one configuration key (what `describe` reports).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeySpec {
+    /// Key name.
+    pub name: &'static str,
+    /// What it means.
+    pub description: &'static str,
+    /// It is a credential.
+    pub secret: bool,
+    /// It must be set.
+    pub required: bool,
+    /// Its value is a base URL the connector calls.
+    pub endpoint: bool,
+    /// Default when absent.
+    pub default: Option<&'static str>,
+}
+
+/// Key: Directory (tenant) ID.
+pub const TENANT_ID: &str = "tenant-id";
+/// Key: Application (client) ID.
+pub const CLIENT_ID: &str = "client-id";
+/// Key: client secret value.
+pub const CLIENT_SECRET: &str = "client-secret";
+/// Key: Entra ID login base URL.
+pub const LOGIN_ENDPOINT: &str = "login-endpoint";
+/// Key: Microsoft Graph base URL.
+pub const GRAPH_ENDPOINT: &str = "graph-endpoint";
+/// Key: first-run window.
+pub const BACKFILL: &str = "backfill";
+/// Key: incidents page size.
+pub const INCIDENTS_PAGE_SIZE: &str = "incidents-page-size";
+/// Key: alerts page size.
+pub const ALERTS_PAGE_SIZE: &str = "alerts-page-size";
+
+/// Global-cloud login host.
+pub const DEFAULT_LOGIN: &str = "https://login.microsoftonline.com";
+/// Global-cloud Graph host.
+pub const DEFAULT_GRAPH: &str = "https://graph.microsoft.com";
+/// Graph rejects `$top` above 50 on incidents with a 400 (observed; see the Graph notes).
+pub const INCIDENTS_MAX_PAGE: u32 = 50;
+/// alerts_v2's cap is undocumented; 100 is documented to work, and 1000 was the legacy alerts cap.
+pub const ALERTS_DEFAULT_PAGE: u32 = 100;
+/// Upper bound accepted for `alerts-page-size`.
+pub const ALERTS_MAX_PAGE: u32 = 1000;
+
+/// Every key the connector reads.
+pub const KEYS: &[KeySpec] = &[
+    KeySpec { name: TENANT_ID, description: "Directory (tenant) ID of the customer's Microsoft Entra tenant: a GUID or a verified domain such as contoso.onmicrosoft.com.", secret: false, required: true, endpoint: false, default: None },
+    KeySpec { name: CLIENT_ID, description: "Application (client) ID of the app registration the customer created for RedCarbon (a GUID).", secret: false, required: true, endpoint: false, default: None },
+    KeySpec { name: CLIENT_SECRET, description: "Client secret VALUE of that app registration (not the secret's ID).", secret: true, required: true, endpoint: false, default: None },
+    KeySpec { name: LOGIN_ENDPOINT, description: "Entra ID login base URL; change it only for national clouds or a test emulator.", secret: false, required: false, endpoint: true, default: Some(DEFAULT_LOGIN) },
+    KeySpec { name: GRAPH_ENDPOINT, description: "Microsoft Graph base URL; change it only for national clouds or a test emulator.", secret: false, required: false, endpoint: true, default: Some(DEFAULT_GRAPH) },
+    KeySpec { name: BACKFILL, description: "How far back the first poll reads: a duration such as 24h or 7d, or an RFC 3339 instant.", secret: false, required: false, endpoint: false, default: Some("24h") },
+    KeySpec { name: INCIDENTS_PAGE_SIZE, description: "Incidents per Graph page, 1 to 50.", secret: false, required: false, endpoint: false, default: Some("50") },
+    KeySpec { name: ALERTS_PAGE_SIZE, description: "Alerts per Graph page, 1 to 1000.", secret: false, required: false, endpoint: false, default: Some("100") },
+];
+
+/// A credential that never shows itself in `Debug` or `Display`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a credential.
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+    /// The credential itself, for the one place that must send it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// Where the first poll starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backfill {
+    /// This many seconds before now.
+    Window(i64),
+    /// From this instant.
+    Since(Timestamp),
+}
+
+/// Validated settings of one tenant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// Directory (tenant) ID.
+    pub tenant_id: String,
+    /// Application (client) ID.
+    pub client_id: String,
+    /// Client secret.
+    pub client_secret: Secret,
+    /// Login base URL without a trailing slash.
+    pub login_endpoint: String,
+    /// Graph base URL without a trailing slash.
+    pub graph_endpoint: String,
+    /// First-run start.
+    pub backfill: Backfill,
+    /// Incidents `$top`.
+    pub incidents_page_size: u32,
+    /// Alerts `$top`.
+    pub alerts_page_size: u32,
+}
+
+impl Settings {
+    /// Reads and validates every key.
+    pub fn load(source: &dyn ConfigSource) -> Result<Settings, ConnectorError> {
+        let get = |key: &str| -> Result<Option<String>, ConnectorError> {
+            let value = source
+                .get(key)
+                .map_err(|e| ConnectorError::config(key, format!("the host's config store failed: {e}")))?;
+            Ok(value.map(|v| v.trim().to_string()).filter(|v| !v.is_empty()))
+        };
+        let required = |key: &str| -> Result<String, ConnectorError> {
+            get(key)?.ok_or_else(|| {
+                let what = KEYS.iter().find(|k| k.name == key).map(|k| k.description).unwrap_or("");
+                ConnectorError::config(key, format!("`{key}` is not set. {what}"))
+            })
+        };
+        let tenant_id = required(TENANT_ID)?;
+        check_tenant_id(&tenant_id)?;
+        let client_id = required(CLIENT_ID)?;
+        check_guid(CLIENT_ID, &client_id, "the Application (client) ID from the app registration's Overview page")?;
+        let client_secret = Secret::new(required(CLIENT_SECRET)?);
+        let login_endpoint = endpoint(LOGIN_ENDPOINT, get(LOGIN_ENDPOINT)?.as_deref().unwrap_or(DEFAULT_LOGIN))?;
+        let graph_endpoint = endpoint(GRAPH_ENDPOINT, get(GRAPH_ENDPOINT)?.as_deref().unwrap_or(DEFAULT_GRAPH))?;
+        let backfill = parse_backfill(get(BACKFILL)?.as_deref().unwrap_or("24h"))?;
+        let incidents_page_size = page_size(INCIDENTS_PAGE_SIZE, get(INCIDENTS_PAGE_SIZE)?, INCIDENTS_MAX_PAGE, INCIDENTS_MAX_PAGE)?;
+        let alerts_page_size = page_size(ALERTS_PAGE_SIZE, get(ALERTS_PAGE_SIZE)?, ALERTS_DEFAULT_PAGE, ALERTS_MAX_PAGE)?;
+        Ok(Settings { tenant_id, client_id, client_secret, login_endpoint, graph_endpoint, backfill, incidents_page_size, alerts_page_size })
+    }
+
+    /// The client-credentials scope: the Graph resource plus `/.default`.
+    pub fn scope(&self) -> String {
+        format!("{}/.default", self.graph_endpoint)
+    }
+}
+
+fn check_tenant_id(value: &str) -> Result<(), ConnectorError> {
+    let ok = value.len() <= 256
+        && value.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+        && !value.starts_with(['-', '.']);
+    if ok {
+        Ok(())
+    } else {
+        Err(ConnectorError::config(
+            TENANT_ID,
+            "must be the Directory (tenant) ID, a GUID such as 72f988bf-86f1-41af-91ab-2d7cd011db47, or a domain such as contoso.onmicrosoft.com; the value given contains other characters",
+        ))
+    }
+}
+
+/// True for `8-4-4-4-12` hex GUIDs.
+pub fn is_guid(value: &str) -> bool {
+    let groups: Vec<&str> = value.split('-').collect();
+    groups.len() == 5
+        && groups.iter().zip([8, 4, 4, 4, 12]).all(|(g, n)| g.len() == n && g.chars().all(|c| c.is_ascii_hexdigit()))
+}
+
+fn check_guid(key: &str, value: &str, what: &str) -> Result<(), ConnectorError> {
+    if is_guid(value) {
+        Ok(())
+    } else {
+        Err(ConnectorError::config(
+            key,
+            format!("must be {what}, a GUID such as 00000000-0000-0000-0000-000000000000; the value given ({} characters) is not one", value.chars().count()),
+        ))
+    }
+}
+
+fn endpoint(key: &str, value: &str) -> Result<String, ConnectorError> {
+    let fix = "give a base URL such as https://graph.microsoft.com (scheme and host, optional port, no path)";
+    let parts = crate::http::split_url(value)
+        .map_err(|_| ConnectorError::config(key, format!("`{value}` is not an http(s) URL: {fix}")))?;
+    if parts.path_and_query != "/" {
+        return Err(ConnectorError::config(key, format!("`{value}` has a path or query: {fix}")));
+    }
+    Ok(format!("{}://{}", parts.scheme, parts.authority))
+}
+
+fn parse_backfill(value: &str) -> Result<Backfill, ConnectorError> {
+    let fix = |why: &str| ConnectorError::config(BACKFILL, format!("`{value}` {why}: use a duration such as 24h, 90m or 7d, or an RFC 3339 instant such as 2024-01-01T00:00:00Z"));
+    if let Ok(ts) = Timestamp::parse(value) {
+        return Ok(Backfill::Since(ts));
+    }
+    let (number, unit) = value.split_at(value.find(|c: char| !c.is_ascii_digit()).unwrap_or(value.len()));
+    let n: i64 = number.parse().map_err(|_| fix("is not a duration"))?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86_400,
+        _ => return Err(fix("has an unknown unit")),
+    };
+    if n <= 0 || secs > 365 * 86_400 {
+        return Err(fix("must be between 1s and 365d"));
+    }
+    Ok(Backfill::Window(secs))
+}
+
+fn page_size(key: &str, value: Option<String>, default: u32, max: u32) -> Result<u32, ConnectorError> {
+    let Some(value) = value else { return Ok(default) };
+    match value.parse::<u32>() {
+        Ok(n) if (1..=max).contains(&n) => Ok(n),
+        _ => Err(ConnectorError::config(key, format!("`{value}` must be a whole number from 1 to {max}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn base() -> BTreeMap<String, String> {
+        [
+            (TENANT_ID, "contoso.onmicrosoft.com"),
+            (CLIENT_ID, "00000000-0000-4000-8000-0000000000a1"),
+            (CLIENT_SECRET, "s3cr3t-value"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+    }
+
+    #[test]
+    fn defaults_are_the_global_cloud() {
+        let s = Settings::load(&base()).unwrap();
+        assert_eq!(s.login_endpoint, "https://login.microsoftonline.com");
+        assert_eq!(s.graph_endpoint, "https://graph.microsoft.com");
+        assert_eq!(s.scope(), "https://graph.microsoft.com/.default");
+        assert_eq!(s.backfill, Backfill::Window(86_400));
+        assert_eq!(s.incidents_page_size, 50);
+        assert_eq!(s.alerts_page_size, 100);
+    }
+
+    #[test]
+    fn endpoints_are_normalised() {
+        let mut c = base();
+        c.insert(GRAPH_ENDPOINT.into(), "http://127.0.0.1:8080/".into());
+        let s = Settings::load(&c).unwrap();
+        assert_eq!(s.graph_endpoint, "http://127.0.0.1:8080");
+        assert_eq!(s.scope(), "http://127.0.0.1:8080/.default");
+    }
+
+    #[test]
+    fn missing_and_bad_values_name_the_key_and_the_fix() {
+        let mut c = base();
+        c.remove(CLIENT_SECRET);
+        let e = Settings::load(&c).unwrap_err();
+        assert!(matches!(&e, ConnectorError::Config { key, message } if key == "client-secret" && message.contains("not set")), "{e:?}");
+
+        let mut c = base();
+        c.insert(CLIENT_ID.into(), "my app".into());
+        let e = Settings::load(&c).unwrap_err();
+        assert!(matches!(&e, ConnectorError::Config { key, .. } if key == "client-id"), "{e:?}");
+
+        let mut c = base();
+        c.insert(GRAPH_ENDPOINT.into(), "https://graph.microsoft.com/v1.0".into());
+        let e = Settings::load(&c).unwrap_err();
+        assert!(matches!(&e, ConnectorError::Config { key, message } if key == "graph-endpoint" && message.contains("has a path")), "{e:?}");
+
+        let mut c = base();
+        c.insert(INCIDENTS_PAGE_SIZE.into(), "100".into());
+        let e = Settings::load(&c).unwrap_err();
+        assert_eq!(e, ConnectorError::config("incidents-page-size", "`100` must be a whole number from 1 to 50"));
+
+        let mut c = base();
+        c.insert(BACKFILL.into(), "3 weeks".into());
+        assert!(matches!(Settings::load(&c).unwrap_err(), ConnectorError::Config { key, .. } if key == "backfill"));
+    }
+
+    #[test]
+    fn backfill_forms() {
+        assert_eq!(parse_backfill("7d").unwrap(), Backfill::Window(7 * 86_400));
+        assert_eq!(parse_backfill("90m").unwrap(), Backfill::Window(5400));
+        assert_eq!(
+            parse_backfill("2024-01-01T00:00:00Z").unwrap(),
+            Backfill::Since(Timestamp::parse("2024-01-01T00:00:00Z").unwrap())
+        );
+        assert!(parse_backfill("0h").is_err());
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let s = Settings::load(&base()).unwrap();
+        let shown = format!("{s:?}");
+        assert!(!shown.contains("s3cr3t"), "{shown}");
+        assert!(shown.contains("Secret(***)"));
+    }
+}

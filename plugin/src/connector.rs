@@ -1,0 +1,221 @@
+//! The Defender connector's operations, independent of WebAssembly: sign-in, paging and mapping
+//! over any [`HttpClient`].
+
+use crate::auth::{self, Token, TokenCache};
+use crate::config::{Backfill, Settings};
+use crate::cursor::{Cursor, Scan};
+use crate::error::ConnectorError;
+use crate::graph::{self, Collection, Failure};
+use crate::http::{HttpClient, Request, Response, TransportError};
+use crate::model::Page;
+use crate::records::{self, Alert, Incident, Versioned};
+use crate::time::Timestamp;
+
+/// Wall clock, injectable for tests.
+pub trait Clock {
+    /// Now, in UTC.
+    fn now(&self) -> Timestamp;
+}
+
+/// The system clock (`wasi:clocks/wall-clock` inside the component).
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Timestamp {
+        let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        Timestamp::from_unix(d.as_secs() as i64, d.subsec_nanos())
+    }
+}
+
+/// What a successful sign-in tells the host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthInfo {
+    /// Seconds until the token expires.
+    pub expires_in_seconds: u64,
+    /// App roles in the token.
+    pub roles: Vec<String>,
+    /// Token audience.
+    pub audience: Option<String>,
+}
+
+/// A page of records and where to continue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordPage<T> {
+    /// New records or new versions.
+    pub records: Vec<T>,
+    /// Cursor to store after the records are written.
+    pub next_cursor: String,
+    /// More pages are ready now.
+    pub more: bool,
+}
+
+/// One tenant's connector over an HTTP client and a clock; `tokens` outlives calls.
+pub struct Connector<'a, H: HttpClient, C: Clock> {
+    /// Transport.
+    pub http: H,
+    /// Clock.
+    pub clock: C,
+    /// Validated settings.
+    pub settings: Settings,
+    /// Token reused across calls of one component instance.
+    pub tokens: &'a mut TokenCache,
+}
+
+impl<H: HttpClient, C: Clock> Connector<'_, H, C> {
+    fn now_secs(&self) -> u64 {
+        self.clock.now().seconds.max(0) as u64
+    }
+
+    /// The current token, requesting one only when the cached one is near expiry.
+    fn token(&mut self) -> Result<Token, ConnectorError> {
+        let now = self.now_secs();
+        if let Some(t) = self.tokens.valid(now) {
+            return Ok(t.clone());
+        }
+        let request = auth::token_request(&self.settings);
+        self.tokens.requests += 1;
+        let resp = self.send(&request)?;
+        let token = auth::parse_token_response(&resp, &self.settings, now)?;
+        self.tokens.store(token.clone());
+        Ok(token)
+    }
+
+    fn send(&mut self, request: &Request) -> Result<Response, ConnectorError> {
+        self.http.send(request).map_err(|e| match e {
+            TransportError::Denied(target) => ConnectorError::DeniedBySandbox(format!(
+                "the host refused a request to {target}; only the tenant's configured endpoints are reachable"
+            )),
+            TransportError::BadUrl(url) => ConnectorError::invalid(0, format!("cannot request `{url}`: not an absolute http(s) URL")),
+            TransportError::Network(why) => {
+                let host = crate::http::split_url(&request.url).map(|p| p.authority).unwrap_or_default();
+                ConnectorError::Transient(format!("network error talking to {host}: {why}"))
+            }
+        })
+    }
+
+    /// Signs in (or reuses the current token) and reports what the token grants.
+    pub fn authenticate(&mut self) -> Result<AuthInfo, ConnectorError> {
+        let token = self.token()?;
+        Ok(AuthInfo {
+            expires_in_seconds: token.expires_at.saturating_sub(self.now_secs()),
+            roles: token.roles,
+            audience: token.audience,
+        })
+    }
+
+    /// GET a Graph URL with a token, refreshing the token once if Graph rejects it.
+    fn graph_get(&mut self, url: &str, collection: Collection) -> Result<Result<Response, u32>, ConnectorError> {
+        for attempt in 0..2 {
+            let token = self.token()?;
+            let request = Request::get(url)
+                .header("authorization", token.access.bearer())
+                .header("accept", "application/json")
+                .header("prefer", graph::PREFER_UNKNOWN_ENUMS);
+            let resp = self.send(&request)?;
+            if resp.status == 200 {
+                return Ok(Ok(resp));
+            }
+            match graph::classify_failure(&resp, collection, &token.roles) {
+                Failure::TokenRejected(_) if attempt == 0 => self.tokens.invalidate(),
+                Failure::TokenRejected(why) => {
+                    return Err(ConnectorError::Auth {
+                        code: None,
+                        error: "invalid_token".into(),
+                        message: format!("Microsoft Graph rejected a freshly issued token ({why}). Check that the login and Graph endpoints belong to the same cloud."),
+                    });
+                }
+                Failure::TopTooLarge(limit) => return Ok(Err(limit)),
+                Failure::Error(e) => return Err(e),
+            }
+        }
+        unreachable!("the loop returns on its second attempt")
+    }
+
+    /// The next page of incidents after `cursor`.
+    pub fn fetch_incidents(&mut self, cursor: Option<&str>, page_size: Option<u32>) -> Result<RecordPage<Incident>, ConnectorError> {
+        self.fetch(Collection::Incidents, cursor, page_size, records::incident_from_raw)
+    }
+
+    /// The next page of alerts after `cursor`.
+    pub fn fetch_alerts(&mut self, cursor: Option<&str>, page_size: Option<u32>) -> Result<RecordPage<Alert>, ConnectorError> {
+        self.fetch(Collection::Alerts, cursor, page_size, records::alert_from_raw)
+    }
+
+    fn fetch<T: Versioned>(
+        &mut self,
+        collection: Collection,
+        cursor: Option<&str>,
+        page_size: Option<u32>,
+        parse: fn(&str) -> Result<T, ConnectorError>,
+    ) -> Result<RecordPage<T>, ConnectorError> {
+        let mut cursor = match cursor {
+            Some(text) => Cursor::decode(text)?,
+            None => Cursor::starting_at(match self.settings.backfill {
+                Backfill::Window(secs) => self.clock.now().minus_seconds(secs),
+                Backfill::Since(t) => t,
+            }),
+        };
+        let (configured, max) = match collection {
+            Collection::Incidents => (self.settings.incidents_page_size, crate::config::INCIDENTS_MAX_PAGE),
+            Collection::Alerts => (self.settings.alerts_page_size, crate::config::ALERTS_MAX_PAGE),
+        };
+        let mut top = page_size.unwrap_or(configured).clamp(1, max).min(cursor.top_limit.unwrap_or(u32::MAX));
+        let graph = self.settings.graph_endpoint.clone();
+        let resp = loop {
+            let url = match &cursor.scan {
+                Some(scan) => scan.next_link.clone(),
+                None => collection.first_page_url(&graph, cursor.watermark(), top),
+            };
+            match self.graph_get(&url, collection)? {
+                Ok(resp) => break resp,
+                // The service told us its page limit: use it from now on. Only for URLs we built;
+                // a nextLink is the service's own and is never rewritten.
+                Err(limit) if cursor.scan.is_none() && limit >= 1 && limit < top => {
+                    top = limit;
+                    cursor.top_limit = Some(limit);
+                }
+                Err(limit) => {
+                    return Err(ConnectorError::invalid(400, format!(
+                        "Microsoft Graph says the {} page limit is {limit}, but the request already asked for {top} or followed the service's own nextLink",
+                        collection.noun()
+                    )));
+                }
+            }
+        };
+        let page: Page = serde_json::from_slice(&resp.body).map_err(|e| {
+            ConnectorError::invalid(200, format!("the {} page is not valid Graph JSON: {e}; the cursor did not move", collection.noun()))
+        })?;
+        let Some(items) = page.value else {
+            return Err(ConnectorError::invalid(200, format!("the {} page has no `value` array; the cursor did not move", collection.noun())));
+        };
+        if cursor.scan.is_none() {
+            cursor.scan = Some(Scan { next_link: String::new(), emitted: Default::default() });
+        }
+        let mut out = Vec::with_capacity(items.len());
+        for raw in items {
+            let record = parse(raw.get()).map_err(|e| match e {
+                ConnectorError::InvalidResponse { message, .. } => ConnectorError::invalid(200, format!("{message}; the cursor did not move")),
+                other => other,
+            })?;
+            if cursor.admit(record.id(), record.version()) {
+                cursor.record(record.id(), record.version());
+                out.push(record);
+            }
+        }
+        let more = match page.next_link {
+            Some(link) => {
+                let previous = cursor.scan.as_ref().map(|s| s.next_link.as_str()).unwrap_or_default();
+                if link == previous {
+                    return Err(ConnectorError::invalid(200, format!("Microsoft Graph returned the same {} nextLink twice; stopping instead of looping", collection.noun())));
+                }
+                cursor.scan.as_mut().expect("scan set above").next_link = link;
+                true
+            }
+            None => {
+                cursor.finish_scan();
+                false
+            }
+        };
+        Ok(RecordPage { records: out, next_cursor: cursor.encode(), more })
+    }
+}

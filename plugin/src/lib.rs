@@ -1,0 +1,26 @@
+//! Microsoft 365 Defender (Defender XDR) connector.
+//!
+//! Everything but `component` (WIT glue) and `wasi_http` (the one module that touches wasi:http)
+//! is plain Rust and tested natively.
+
+pub mod auth;
+pub mod config;
+pub mod connector;
+pub mod cursor;
+pub mod error;
+pub mod graph;
+pub mod http;
+pub mod model;
+pub mod records;
+pub mod severity;
+pub mod time;
+
+#[cfg(target_arch = "wasm32")]
+mod component;
+#[cfg(target_arch = "wasm32")]
+mod wasi_http;
+
+/// Connector name reported by `describe`.
+pub const NAME: &str = "microsoft-defender-xdr";
+/// Connector version reported by `describe` and stamped on records by the host.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,282 @@
+//! The connector's normalised records (the plain-Rust twins of the WIT records) and how Graph
+//! objects become them.
+
+use crate::error::ConnectorError;
+use crate::model::{scalar_text, GraphAlert, GraphIncident};
+use crate::severity;
+use crate::time::Timestamp;
+use serde_json::Value;
+
+/// Observables an incident or alert points at.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EvidenceSummary {
+    /// Device names.
+    pub devices: Vec<String>,
+    /// User names.
+    pub users: Vec<String>,
+    /// IP addresses.
+    pub ips: Vec<String>,
+    /// File names.
+    pub files: Vec<String>,
+    /// URLs.
+    pub urls: Vec<String>,
+    /// Mailbox addresses.
+    pub mailboxes: Vec<String>,
+    /// Evidence of other types.
+    pub other: u32,
+}
+
+/// A normalised incident.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Incident {
+    pub id: String,
+    pub title: String,
+    pub severity: String,
+    pub score: u8,
+    pub status: String,
+    pub classification: Option<String>,
+    pub determination: Option<String>,
+    pub created: Timestamp,
+    pub last_updated: Timestamp,
+    pub service_sources: Vec<String>,
+    pub detection_sources: Vec<String>,
+    pub assigned_to: Option<String>,
+    pub web_url: Option<String>,
+    pub mitre_techniques: Vec<String>,
+    pub alert_ids: Vec<String>,
+    pub evidence: EvidenceSummary,
+    pub redirect_incident_id: Option<String>,
+    pub raw: String,
+}
+
+/// A normalised alert.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Alert {
+    pub id: String,
+    pub title: String,
+    pub severity: String,
+    pub score: u8,
+    pub status: String,
+    pub classification: Option<String>,
+    pub determination: Option<String>,
+    pub created: Timestamp,
+    pub last_updated: Timestamp,
+    pub service_source: Option<String>,
+    pub detection_source: Option<String>,
+    pub assigned_to: Option<String>,
+    pub web_url: Option<String>,
+    pub mitre_techniques: Vec<String>,
+    pub incident_id: Option<String>,
+    pub evidence: EvidenceSummary,
+    pub raw: String,
+}
+
+/// A record that has an id and a version (what the cursor needs).
+pub trait Versioned {
+    /// Provider id.
+    fn id(&self) -> &str;
+    /// Last-update instant.
+    fn version(&self) -> Timestamp;
+}
+
+impl Versioned for Incident {
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn version(&self) -> Timestamp {
+        self.last_updated
+    }
+}
+
+impl Versioned for Alert {
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn version(&self) -> Timestamp {
+        self.last_updated
+    }
+}
+
+/// Graph's known enum members, so PascalCase or upper-case spellings normalise to the wire form.
+const KNOWN_ENUM_MEMBERS: &[&str] = &[
+    // incidentStatus / alertStatus
+    "active", "resolved", "inProgress", "redirected", "awaitingAction", "new", "unknown", "unknownFutureValue",
+    // alertClassification
+    "falsePositive", "truePositive", "informationalExpectedActivity",
+    // alertDetermination
+    "apt", "malware", "securityPersonnel", "securityTesting", "unwantedSoftware", "other", "multiStagedAttack",
+    "compromisedAccount", "phishing", "maliciousUserActivity", "notMalicious", "notEnoughDataToValidate",
+    "confirmedActivity", "lineOfBusinessApplication",
+];
+
+/// Graph's camelCase spelling of a known enum member, else the value as received.
+pub fn canonical_enum(value: &str) -> String {
+    KNOWN_ENUM_MEMBERS
+        .iter()
+        .find(|m| m.eq_ignore_ascii_case(value.trim()))
+        .map(|m| m.to_string())
+        .unwrap_or_else(|| value.to_string())
+}
+
+fn required_time(field: &str, value: Option<&str>, kind: &str, id: &str) -> Result<Timestamp, ConnectorError> {
+    let text = value.ok_or_else(|| ConnectorError::invalid(0, format!("{kind} {id} has no `{field}`")))?;
+    Timestamp::parse(text).map_err(|e| ConnectorError::invalid(0, format!("{kind} {id}: `{field}` {e}")))
+}
+
+fn push_unique(list: &mut Vec<String>, value: Option<String>) {
+    if let Some(v) = value.filter(|v| !v.trim().is_empty())
+        && !list.contains(&v)
+    {
+        list.push(v);
+    }
+}
+
+fn text_at(v: &Value, path: &[&str]) -> Option<String> {
+    let mut cur = v;
+    for key in path {
+        cur = cur.get(key)?;
+    }
+    scalar_text(cur).filter(|s| !s.is_empty())
+}
+
+impl EvidenceSummary {
+    /// Adds the evidence items of one alert.
+    pub fn add(&mut self, evidence: &[Value]) {
+        for item in evidence {
+            let kind = item
+                .get("@odata.type")
+                .and_then(Value::as_str)
+                .map(|t| t.trim_start_matches('#').trim_start_matches("microsoft.graph.security.").to_string())
+                .unwrap_or_default();
+            match kind.as_str() {
+                "deviceEvidence" => push_unique(
+                    &mut self.devices,
+                    text_at(item, &["deviceDnsName"]).or_else(|| text_at(item, &["hostName"])).or_else(|| text_at(item, &["mdeDeviceId"])),
+                ),
+                "userEvidence" => push_unique(&mut self.users, user_name(item.get("userAccount"))),
+                "ipEvidence" => push_unique(&mut self.ips, text_at(item, &["ipAddress"])),
+                "urlEvidence" => push_unique(&mut self.urls, text_at(item, &["url"])),
+                "fileEvidence" => push_unique(
+                    &mut self.files,
+                    text_at(item, &["fileDetails", "fileName"]).or_else(|| text_at(item, &["fileDetails", "sha256"])),
+                ),
+                "mailboxEvidence" => push_unique(
+                    &mut self.mailboxes,
+                    text_at(item, &["primaryAddress"]).or_else(|| text_at(item, &["upn"])),
+                ),
+                _ => self.other += 1,
+            }
+        }
+    }
+
+    /// Merges another summary into this one.
+    pub fn merge(&mut self, other: EvidenceSummary) {
+        for (mine, theirs) in [
+            (&mut self.devices, other.devices),
+            (&mut self.users, other.users),
+            (&mut self.ips, other.ips),
+            (&mut self.files, other.files),
+            (&mut self.urls, other.urls),
+            (&mut self.mailboxes, other.mailboxes),
+        ] {
+            for v in theirs {
+                push_unique(mine, Some(v));
+            }
+        }
+        self.other += other.other;
+    }
+}
+
+fn user_name(account: Option<&Value>) -> Option<String> {
+    let account = account?;
+    text_at(account, &["userPrincipalName"]).or_else(|| {
+        let name = text_at(account, &["accountName"])?;
+        Some(match text_at(account, &["domainName"]) {
+            Some(domain) => format!("{domain}\\{name}"),
+            None => name,
+        })
+    })
+}
+
+/// Normalises one incident from its raw JSON text.
+pub fn incident_from_raw(raw: &str) -> Result<Incident, ConnectorError> {
+    let g: GraphIncident = serde_json::from_str(raw)
+        .map_err(|e| ConnectorError::invalid(0, format!("an incident is not a JSON object: {e}")))?;
+    let id = g.id.filter(|s| !s.is_empty()).ok_or_else(|| ConnectorError::invalid(0, "an incident has no `id`"))?;
+    let last_updated = required_time("lastUpdateDateTime", g.last_update_date_time.as_deref(), "incident", &id)?;
+    // createdDateTime is non-nullable in the schema; if a server omits it anyway, keep the record.
+    let created = match g.created_date_time.as_deref() {
+        Some(t) => required_time("createdDateTime", Some(t), "incident", &id)?,
+        None => last_updated,
+    };
+    let severity = g.severity.unwrap_or_else(|| "unknown".into());
+    let mut evidence = EvidenceSummary::default();
+    let (mut service_sources, mut detection_sources, mut mitre, mut alert_ids) = (vec![], vec![], vec![], vec![]);
+    for alert in &g.alerts {
+        push_unique(&mut alert_ids, alert.id.clone());
+        push_unique(&mut service_sources, alert.service_source.clone());
+        push_unique(&mut detection_sources, alert.detection_source.clone());
+        for t in &alert.mitre_techniques {
+            push_unique(&mut mitre, Some(t.clone()));
+        }
+        evidence.add(&alert.evidence);
+    }
+    Ok(Incident {
+        title: g.display_name.unwrap_or_default(),
+        score: severity::score(&severity),
+        severity,
+        status: canonical_enum(g.status.as_deref().unwrap_or("unknown")),
+        classification: g.classification.map(|c| canonical_enum(&c)),
+        determination: g.determination.map(|d| canonical_enum(&d)),
+        created,
+        last_updated,
+        service_sources,
+        detection_sources,
+        assigned_to: g.assigned_to,
+        web_url: g.incident_web_url,
+        mitre_techniques: mitre,
+        alert_ids,
+        evidence,
+        redirect_incident_id: g.redirect_incident_id,
+        raw: raw.to_string(),
+        id,
+    })
+}
+
+/// Normalises one alert from its raw JSON text.
+pub fn alert_from_raw(raw: &str) -> Result<Alert, ConnectorError> {
+    let g: GraphAlert = serde_json::from_str(raw)
+        .map_err(|e| ConnectorError::invalid(0, format!("an alert is not a JSON object: {e}")))?;
+    let id = g.id.filter(|s| !s.is_empty()).ok_or_else(|| ConnectorError::invalid(0, "an alert has no `id`"))?;
+    let last_updated = required_time("lastUpdateDateTime", g.last_update_date_time.as_deref(), "alert", &id)?;
+    let created = match g.created_date_time.as_deref() {
+        Some(t) => required_time("createdDateTime", Some(t), "alert", &id)?,
+        None => last_updated,
+    };
+    let severity = g.severity.unwrap_or_else(|| "unknown".into());
+    let mut evidence = EvidenceSummary::default();
+    evidence.add(&g.evidence);
+    let mut mitre = Vec::new();
+    for t in g.mitre_techniques {
+        push_unique(&mut mitre, Some(t));
+    }
+    Ok(Alert {
+        title: g.title.unwrap_or_default(),
+        score: severity::score(&severity),
+        severity,
+        status: canonical_enum(g.status.as_deref().unwrap_or("unknown")),
+        classification: g.classification.map(|c| canonical_enum(&c)),
+        determination: g.determination.map(|d| canonical_enum(&d)),
+        created,
+        last_updated,
+        service_source: g.service_source,
+        detection_source: g.detection_source,
+        assigned_to: g.assigned_to,
+        web_url: g.alert_web_url,
+        mitre_techniques: mitre,
+        incident_id: g.incident_id,
+        evidence,
+        raw: raw.to_string(),
+        id,
+    })
+}
