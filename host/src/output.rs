@@ -68,7 +68,7 @@ struct IncidentLine<'a> {
     detection_sources: &'a [String],
     alert_ids: &'a [String],
     redirect_incident_id: Option<&'a str>,
-    raw: &'a RawValue,
+    raw: Box<RawValue>,
 }
 
 #[derive(Serialize)]
@@ -78,7 +78,7 @@ struct AlertLine<'a> {
     service_source: Option<&'a str>,
     detection_source: Option<&'a str>,
     incident_id: Option<&'a str>,
-    raw: &'a RawValue,
+    raw: Box<RawValue>,
 }
 
 /// Canonical RFC 3339 text of a WIT timestamp (UTC, 7 fractional digits).
@@ -87,8 +87,35 @@ pub fn format_timestamp(t: &Timestamp) -> String {
     format!("{}.{:07}Z", dt.format("%Y-%m-%dT%H:%M:%S"), t.nanoseconds / 100)
 }
 
-fn raw_json<'a>(raw: &'a str, id: &str) -> anyhow::Result<&'a RawValue> {
-    serde_json::from_str(raw).map_err(|e| anyhow::anyhow!("record {id}: the connector's raw payload is not JSON: {e}"))
+fn raw_json(raw: &str, id: &str) -> anyhow::Result<Box<RawValue>> {
+    let value: &RawValue =
+        serde_json::from_str(raw).map_err(|e| anyhow::anyhow!("record {id}: the connector's raw payload is not JSON: {e}"))?;
+    Ok(RawValue::from_string(compact_json(value.get()))?)
+}
+
+/// Drops whitespace outside strings so a pretty-printed payload fits on one NDJSON line, keeping
+/// key order and every value's exact text. Only for text already validated as JSON.
+pub fn compact_json(json: &str) -> String {
+    if !json.contains(['\n', '\r']) {
+        return json.to_string();
+    }
+    let mut out = String::with_capacity(json.len());
+    let (mut in_string, mut escaped) = (false, false);
+    for c in json.chars() {
+        if in_string {
+            out.push(c);
+            match (escaped, c) {
+                (true, _) => escaped = false,
+                (false, '\\') => escaped = true,
+                (false, '"') => in_string = false,
+                _ => {}
+            }
+        } else if !matches!(c, ' ' | '\t' | '\n' | '\r') {
+            in_string = c == '"';
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// One NDJSON line for an incident.
@@ -214,6 +241,15 @@ impl RecordSink {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pretty_payloads_become_one_line_with_strings_untouched() {
+        let pretty = "{\n  \"a\" : [1, 2],\n\t\"b\": \"x  \\\" y\\n\"\r\n}";
+        assert_eq!(compact_json(pretty), "{\"a\":[1,2],\"b\":\"x  \\\" y\\n\"}");
+        let v1: serde_json::Value = serde_json::from_str(pretty).unwrap();
+        let v2: serde_json::Value = serde_json::from_str(&compact_json(pretty)).unwrap();
+        assert_eq!(v1, v2);
+    }
 
     #[test]
     fn timestamps_have_seven_digits() {

@@ -95,7 +95,9 @@ fn check(shared: &Shared, tenant: &str, req: &Incoming) -> Result<(App, String),
             format!("The request body must contain the following parameter: '{name}'."),
         )
     };
-    let grant = form.get("grant_type").ok_or_else(|| missing("grant_type"))?;
+    let grant = form
+        .get("grant_type")
+        .ok_or_else(|| missing("grant_type"))?;
     if grant != "client_credentials" {
         return Err(Reject(
             400,
@@ -152,7 +154,9 @@ fn check(shared: &Shared, tenant: &str, req: &Incoming) -> Result<(App, String),
             400,
             "invalid_scope",
             70011,
-            format!("The provided value for the input parameter 'scope' isn't valid. The scope {scope} isn't valid."),
+            format!(
+                "The provided value for the input parameter 'scope' isn't valid. The scope {scope} isn't valid."
+            ),
         ));
     }
     let scope = scope.to_string();
@@ -169,9 +173,10 @@ struct Form {
 impl Form {
     fn parse(req: &Incoming) -> Form {
         // Entra reads only a form body; JSON bodies (a common client bug) look like no parameters.
-        let is_form = req
-            .header("content-type")
-            .is_some_and(|ct| ct.to_ascii_lowercase().starts_with("application/x-www-form-urlencoded"));
+        let is_form = req.header("content-type").is_some_and(|ct| {
+            ct.to_ascii_lowercase()
+                .starts_with("application/x-www-form-urlencoded")
+        });
         let pairs: Vec<(String, String)> = if is_form {
             form_urlencoded::parse(req.body.as_bytes())
                 .map(|(k, v)| (k.into_owned(), v.into_owned()))
@@ -179,7 +184,12 @@ impl Form {
         } else {
             Vec::new()
         };
-        let first = |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+        let first = |name: &str| {
+            pairs
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        };
         let (mut client_id, mut client_secret) = (first("client_id"), first("client_secret"));
         if let Some((id, secret)) = req.header("authorization").and_then(basic_credentials) {
             client_id = client_id.or(Some(id));

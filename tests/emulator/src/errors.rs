@@ -11,8 +11,7 @@ use chrono::{DateTime, Utc};
 use crate::time::{entra_timestamp, graph_error_date};
 
 /// Graph's JSON content type for entity payloads (what the real service sends on 200s).
-pub(crate) const ODATA_JSON: &str =
-    "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8";
+pub(crate) const ODATA_JSON: &str = "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8";
 
 /// The ids Graph puts in `innerError` and in the `request-id`/`client-request-id` headers.
 #[derive(Debug, Clone)]
@@ -28,7 +27,12 @@ fn js(s: &str) -> String {
 }
 
 /// `{"error":{"code","message",["details":[],]"innerError":{date,request-id,client-request-id}}}`.
-pub(crate) fn graph_error_body(code: &str, message: &str, details: bool, ids: &RequestIds) -> String {
+pub(crate) fn graph_error_body(
+    code: &str,
+    message: &str,
+    details: bool,
+    ids: &RequestIds,
+) -> String {
     let details = if details { r#","details":[]"# } else { "" };
     format!(
         r#"{{"error":{{"code":{},"message":{}{details},"innerError":{{"date":{},"request-id":{},"client-request-id":{}}}}}}}"#,
@@ -60,7 +64,8 @@ pub(crate) fn graph_error(
 /// The documented 429 body (`TooManyRequests`, innerError with code/status/message); generated
 /// with fresh ids and the current time.
 pub(crate) fn throttled_body() -> String {
-    let mut rng = crate::ids::Rng::new(crate::time::now().timestamp_nanos_opt().unwrap_or(0) as u64);
+    let mut rng =
+        crate::ids::Rng::new(crate::time::now().timestamp_nanos_opt().unwrap_or(0) as u64);
     let request_id = rng.guid();
     format!(
         r#"{{"error":{{"code":"TooManyRequests","innerError":{{"code":"429","date":{},"message":"Please retry after","request-id":{},"status":"429"}},"message":"Please retry again later."}}}}"#,
@@ -80,8 +85,9 @@ pub(crate) fn entra_error_body(
     at: DateTime<Utc>,
 ) -> String {
     let ts = entra_timestamp(at);
-    let description =
-        format!("AADSTS{aadsts}: {text}\r\nTrace ID: {trace_id}\r\nCorrelation ID: {correlation_id}\r\nTimestamp: {ts}");
+    let description = format!(
+        "AADSTS{aadsts}: {text}\r\nTrace ID: {trace_id}\r\nCorrelation ID: {correlation_id}\r\nTimestamp: {ts}"
+    );
     format!(
         r#"{{"error":{},"error_description":{},"error_codes":[{aadsts}],"timestamp":{},"trace_id":{},"correlation_id":{},"error_uri":{}}}"#,
         js(error),
@@ -89,7 +95,9 @@ pub(crate) fn entra_error_body(
         js(&ts),
         js(trace_id),
         js(correlation_id),
-        js(&format!("https://login.microsoftonline.com/error?code={aadsts}")),
+        js(&format!(
+            "https://login.microsoftonline.com/error?code={aadsts}"
+        )),
     )
 }
 

@@ -19,7 +19,10 @@ use crate::time::{now, parse_instant};
 /// stricter rule so a connector that lacks SecurityAlert.Read.All is caught.
 fn accepted_roles(collection: Collection) -> &'static [&'static str] {
     match collection {
-        Collection::Incidents => &["SecurityIncident.Read.All", "SecurityIncident.ReadWrite.All"],
+        Collection::Incidents => &[
+            "SecurityIncident.Read.All",
+            "SecurityIncident.ReadWrite.All",
+        ],
         Collection::Alerts => &["SecurityAlert.Read.All", "SecurityAlert.ReadWrite.All"],
     }
 }
@@ -113,8 +116,13 @@ fn bearer(req: &Incoming) -> Option<&str> {
 
 fn wants_unknown_members(req: &Incoming) -> bool {
     req.header_values("prefer").any(|v| {
-        v.split(',')
-            .any(|p| p.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case(OPT_IN))
+        v.split(',').any(|p| {
+            p.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .eq_ignore_ascii_case(OPT_IN)
+        })
     })
 }
 
@@ -182,16 +190,23 @@ pub(crate) fn list(shared: &Shared, collection: Collection, req: &Incoming) -> R
             Collection::Incidents => incidents,
             Collection::Alerts => alerts,
         };
-        build_page(source, alerts, collection, &query, u64::from(default_top), &next_base)
+        build_page(
+            source,
+            alerts,
+            collection,
+            &query,
+            u64::from(default_top),
+            &next_base,
+        )
     });
 
     let prefer = wants_unknown_members(req);
     let mut items = page.items;
     for item in &mut items {
-        if !query.expand_alerts {
-            if let Some(obj) = item.as_object_mut() {
-                obj.remove("alerts");
-            }
+        if !query.expand_alerts
+            && let Some(obj) = item.as_object_mut()
+        {
+            obj.remove("alerts");
         }
         if !prefer {
             hide_new_members(item, collection);
@@ -258,7 +273,9 @@ fn build_page(
     let total = matched.len();
     let top = query.top.unwrap_or(default_top);
     let start = usize::try_from(query.skip).unwrap_or(usize::MAX).min(total);
-    let end = start.saturating_add(usize::try_from(top).unwrap_or(usize::MAX)).min(total);
+    let end = start
+        .saturating_add(usize::try_from(top).unwrap_or(usize::MAX))
+        .min(total);
     let mut items: Vec<Value> = matched[start..end].iter().map(|v| (*v).clone()).collect();
 
     if collection == Collection::Incidents && query.expand_alerts {
@@ -284,7 +301,10 @@ fn build_page(
         };
         let mut options = query.kept.clone();
         options.push(("$skip".to_string(), end.to_string()));
-        format!("{next_base}/v1.0/security/{segment}?{}", encode_options(&options))
+        format!(
+            "{next_base}/v1.0/security/{segment}?{}",
+            encode_options(&options)
+        )
     });
     Page {
         items,
@@ -368,7 +388,9 @@ fn hide_alert_members(alert: &mut Value) {
 fn select(item: &mut Value, fields: &[String], keep_alerts: bool) {
     if let Some(obj) = item.as_object_mut() {
         obj.retain(|k, _| {
-            k.starts_with("@odata.") || fields.iter().any(|f| f == k) || (keep_alerts && k == "alerts")
+            k.starts_with("@odata.")
+                || fields.iter().any(|f| f == k)
+                || (keep_alerts && k == "alerts")
         });
     }
 }
@@ -380,7 +402,10 @@ mod tests {
     #[test]
     fn next_link_encoding_keeps_dollar() {
         let options = vec![
-            ("$filter".to_string(), "lastUpdateDateTime ge 2024-01-01T00:00:00.5Z".to_string()),
+            (
+                "$filter".to_string(),
+                "lastUpdateDateTime ge 2024-01-01T00:00:00.5Z".to_string(),
+            ),
             ("$skip".to_string(), "50".to_string()),
         ];
         assert_eq!(
@@ -391,8 +416,14 @@ mod tests {
 
     #[test]
     fn ids_compare_numerically() {
-        assert_eq!(id_cmp(&json!({"id": "9"}), &json!({"id": "10"})), Ordering::Less);
-        assert_eq!(id_cmp(&json!({"id": "b"}), &json!({"id": "a"})), Ordering::Greater);
+        assert_eq!(
+            id_cmp(&json!({"id": "9"}), &json!({"id": "10"})),
+            Ordering::Less
+        );
+        assert_eq!(
+            id_cmp(&json!({"id": "b"}), &json!({"id": "a"})),
+            Ordering::Greater
+        );
     }
 
     #[test]

@@ -14,6 +14,8 @@
 //! # Ok(()) }
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod demo;
 mod entra;
 mod errors;
@@ -271,6 +273,12 @@ impl Drop for Handle {
 
 impl Emulator {
     /// Binds `127.0.0.1:0` and serves on the current tokio runtime.
+    ///
+    /// # Errors
+    /// If the listening socket cannot be bound.
+    ///
+    /// # Panics
+    /// If called outside a tokio runtime.
     pub async fn start() -> std::io::Result<Emulator> {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
         let port = listener.local_addr()?.port();
@@ -304,7 +312,8 @@ impl Emulator {
     /// # Panics
     /// If the tenant was never added (a test bug worth failing loudly on).
     pub fn set_roles(&self, tenant_id: &str, roles: Vec<String>) {
-        self.shared().with(|s| s.tenant_mut(tenant_id).roles = roles);
+        self.shared()
+            .with(|s| s.tenant_mut(tenant_id).roles = roles);
     }
 
     /// Replaces a tenant's client secret.
@@ -376,9 +385,8 @@ impl Emulator {
     /// Makes `@odata.nextLink` start with `base` instead of [`Emulator::base_url`], so tests can
     /// check that a client refuses to follow a link to another host. `None` restores the default.
     pub fn set_next_link_base(&self, base: Option<String>) {
-        self.shared().with(|s| {
-            s.next_link_base = base.map(|b| b.trim_end_matches('/').to_string())
-        });
+        self.shared()
+            .with(|s| s.next_link_base = base.map(|b| b.trim_end_matches('/').to_string()));
     }
 
     /// Replaces the page-size rules (they apply to all tenants).

@@ -29,20 +29,65 @@ impl Collection {
     fn properties(self) -> &'static [&'static str] {
         match self {
             Collection::Incidents => &[
-                "id", "assignedTo", "classification", "comments", "createdDateTime", "customTags",
-                "description", "determination", "displayName", "incidentWebUrl", "lastModifiedBy",
-                "lastUpdateDateTime", "priorityScore", "redirectIncidentId", "resolvingComment",
-                "severity", "status", "summary", "systemTags", "tenantId", "alerts",
+                "id",
+                "assignedTo",
+                "classification",
+                "comments",
+                "createdDateTime",
+                "customTags",
+                "description",
+                "determination",
+                "displayName",
+                "incidentWebUrl",
+                "lastModifiedBy",
+                "lastUpdateDateTime",
+                "priorityScore",
+                "redirectIncidentId",
+                "resolvingComment",
+                "severity",
+                "status",
+                "summary",
+                "systemTags",
+                "tenantId",
+                "alerts",
             ],
             Collection::Alerts => &[
-                "id", "actorDisplayName", "additionalData", "alertPolicyId", "alertWebUrl",
-                "assignedTo", "categories", "category", "classification", "comments",
-                "createdDateTime", "customDetails", "description", "detectionSource", "detectorId",
-                "determination", "evidence", "firstActivityDateTime", "incidentId",
-                "incidentWebUrl", "investigationState", "lastActivityDateTime",
-                "lastUpdateDateTime", "mitreTechniques", "productName", "providerAlertId",
-                "recommendedActions", "resolvedDateTime", "serviceSource", "severity", "status",
-                "systemTags", "tenantId", "threatDisplayName", "threatFamilyName", "title",
+                "id",
+                "actorDisplayName",
+                "additionalData",
+                "alertPolicyId",
+                "alertWebUrl",
+                "assignedTo",
+                "categories",
+                "category",
+                "classification",
+                "comments",
+                "createdDateTime",
+                "customDetails",
+                "description",
+                "detectionSource",
+                "detectorId",
+                "determination",
+                "evidence",
+                "firstActivityDateTime",
+                "incidentId",
+                "incidentWebUrl",
+                "investigationState",
+                "lastActivityDateTime",
+                "lastUpdateDateTime",
+                "mitreTechniques",
+                "productName",
+                "providerAlertId",
+                "recommendedActions",
+                "resolvedDateTime",
+                "serviceSource",
+                "severity",
+                "status",
+                "systemTags",
+                "tenantId",
+                "threatDisplayName",
+                "threatFamilyName",
+                "title",
             ],
         }
     }
@@ -56,10 +101,21 @@ impl Collection {
     /// also `incidentId`, which connectors use to fetch one incident's alerts).
     fn text_properties(self) -> &'static [&'static str] {
         match self {
-            Collection::Incidents => &["status", "severity", "classification", "determination", "assignedTo"],
+            Collection::Incidents => &[
+                "status",
+                "severity",
+                "classification",
+                "determination",
+                "assignedTo",
+            ],
             Collection::Alerts => &[
-                "status", "severity", "classification", "determination", "assignedTo",
-                "serviceSource", "incidentId",
+                "status",
+                "severity",
+                "classification",
+                "determination",
+                "assignedTo",
+                "serviceSource",
+                "incidentId",
             ],
         }
     }
@@ -172,7 +228,11 @@ impl Clause {
                 .and_then(Value::as_str)
                 .and_then(parse_instant)
                 .is_some_and(|t| op.holds(&t, at)),
-            Clause::Text { property, op, value } => {
+            Clause::Text {
+                property,
+                op,
+                value,
+            } => {
                 let actual = item.get(property).and_then(Value::as_str);
                 let equal = actual == value.as_deref();
                 if *op == Cmp::Eq { equal } else { !equal }
@@ -197,10 +257,16 @@ pub(crate) struct ListQuery {
 }
 
 /// Options that need the `$` prefix here; a bare `top=` would otherwise be silently ignored.
-const BARE_NAMES: [&str; 8] = ["top", "skip", "filter", "expand", "select", "orderby", "count", "search"];
+const BARE_NAMES: [&str; 8] = [
+    "top", "skip", "filter", "expand", "select", "orderby", "count", "search",
+];
 
 /// Parses a raw (undecoded) query string; `+` decodes to a space, as Graph reads it.
-pub(crate) fn parse(raw: &str, collection: Collection, max_top: u32) -> Result<ListQuery, QueryError> {
+pub(crate) fn parse(
+    raw: &str,
+    collection: Collection,
+    max_top: u32,
+) -> Result<ListQuery, QueryError> {
     let pairs: Vec<(String, String)> = form_urlencoded::parse(raw.as_bytes())
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect();
@@ -278,7 +344,8 @@ pub(crate) fn parse(raw: &str, collection: Collection, max_top: u32) -> Result<L
 }
 
 fn non_negative(value: &str, option: &str) -> Result<u64, QueryError> {
-    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit())
+    if !value.is_empty()
+        && value.bytes().all(|b| b.is_ascii_digit())
         && let Ok(n) = value.parse::<u64>()
     {
         return Ok(n);
@@ -416,7 +483,10 @@ impl FilterParser<'_> {
     }
 
     fn truncated(&self) -> QueryError {
-        QueryError::bad_request(format!("Invalid filter clause: '{}' ends too early.", self.text))
+        QueryError::bad_request(format!(
+            "Invalid filter clause: '{}' ends too early.",
+            self.text
+        ))
     }
 
     fn conjunction(&mut self) -> Result<Vec<Clause>, QueryError> {
@@ -447,7 +517,9 @@ impl FilterParser<'_> {
                     return Err(self.unsupported(&Tok::Word(property)));
                 }
                 let op = match self.next() {
-                    Some(Tok::Word(op)) => Cmp::parse(&op).ok_or_else(|| self.unsupported(&Tok::Word(op)))?,
+                    Some(Tok::Word(op)) => {
+                        Cmp::parse(&op).ok_or_else(|| self.unsupported(&Tok::Word(op)))?
+                    }
                     Some(tok) => return Err(self.unsupported(&tok)),
                     None => return Err(self.truncated()),
                 };
@@ -551,9 +623,14 @@ mod tests {
             err.message,
             "Could not find a property named 'incidentId' on type 'microsoft.graph.security.incident'."
         );
-        let err = parse_filter("status eq 'a' or status eq 'b'", Collection::Incidents).unwrap_err();
+        let err =
+            parse_filter("status eq 'a' or status eq 'b'", Collection::Incidents).unwrap_err();
         assert!(err.message.contains("'or'"), "{}", err.message);
-        let err = parse_filter("lastUpdateDateTime ge '2024-01-01T00:00:00Z'", Collection::Alerts).unwrap_err();
+        let err = parse_filter(
+            "lastUpdateDateTime ge '2024-01-01T00:00:00Z'",
+            Collection::Alerts,
+        )
+        .unwrap_err();
         assert_eq!(
             err.message,
             "A binary operator with incompatible types was detected. Found operand types 'Edm.DateTimeOffset' and 'Edm.String' for operator kind 'GreaterThanOrEqual'."
@@ -567,7 +644,8 @@ mod tests {
 
     #[test]
     fn quoted_literal_unescapes() {
-        let clauses = parse_filter("assignedTo eq 'o''brien@contoso.com'", Collection::Alerts).unwrap();
+        let clauses =
+            parse_filter("assignedTo eq 'o''brien@contoso.com'", Collection::Alerts).unwrap();
         assert_eq!(
             clauses[0],
             Clause::Text {
@@ -580,7 +658,12 @@ mod tests {
 
     #[test]
     fn options() {
-        let q = parse("%24top=10&$skip=20&$filter=status+eq+%27active%27&$expand=alerts&x=1", Collection::Incidents, 50).unwrap();
+        let q = parse(
+            "%24top=10&$skip=20&$filter=status+eq+%27active%27&$expand=alerts&x=1",
+            Collection::Incidents,
+            50,
+        )
+        .unwrap();
         assert_eq!(q.top, Some(10));
         assert_eq!(q.skip, 20);
         assert!(q.expand_alerts);
@@ -593,14 +676,21 @@ mod tests {
                 ("x".to_string(), "1".to_string()),
             ]
         );
-        assert_eq!(parse("$top=-1", Collection::Incidents, 50).unwrap_err().code, "");
+        assert_eq!(
+            parse("$top=-1", Collection::Incidents, 50)
+                .unwrap_err()
+                .code,
+            ""
+        );
         assert!(parse("$top=1&$top=2", Collection::Incidents, 50).is_err());
         assert!(parse("top=1", Collection::Incidents, 50).is_err());
         assert!(parse("$search=x", Collection::Incidents, 50).is_err());
         assert!(parse("$expand=alerts", Collection::Alerts, 50).is_err());
         assert!(parse("$orderby=severity", Collection::Alerts, 50).is_err());
         assert_eq!(
-            parse("$orderby=createdDateTime asc", Collection::Alerts, 50).unwrap().order,
+            parse("$orderby=createdDateTime asc", Collection::Alerts, 50)
+                .unwrap()
+                .order,
             Some(("createdDateTime".to_string(), false))
         );
     }

@@ -17,7 +17,11 @@ use crate::{FaultResponse, RequestRecord, Route};
 /// Request bodies larger than this are cut (the emulator only ever expects small forms).
 const MAX_BODY: usize = 1 << 20;
 
-pub(crate) fn spawn(listener: tokio::net::TcpListener, shared: Arc<Shared>, stopped: oneshot::Receiver<()>) {
+pub(crate) fn spawn(
+    listener: tokio::net::TcpListener,
+    shared: Arc<Shared>,
+    stopped: oneshot::Receiver<()>,
+) {
     let app = Router::new().fallback(handle).with_state(shared);
     tokio::spawn(async move {
         let _ = axum::serve(listener, app)
@@ -32,7 +36,9 @@ pub(crate) fn spawn(listener: tokio::net::TcpListener, shared: Arc<Shared>, stop
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Target {
     /// `/{tenant}/oauth2/v2.0/token`, with the tenant segment percent-decoded.
-    Token { tenant: String },
+    Token {
+        tenant: String,
+    },
     Incidents,
     Alerts,
     Other,
@@ -59,7 +65,10 @@ impl Target {
             (Target::Token { .. }, Route::Token)
                 | (Target::Incidents, Route::Incidents)
                 | (Target::Alerts, Route::Alerts)
-                | (Target::Incidents | Target::Alerts | Target::Other, Route::AnyGraph)
+                | (
+                    Target::Incidents | Target::Alerts | Target::Other,
+                    Route::AnyGraph
+                )
         )
     }
 }
@@ -84,7 +93,10 @@ pub(crate) struct Incoming {
 
 impl Incoming {
     /// All values of header `name` (case-insensitive), in order.
-    pub(crate) fn header_values<'a, 'n>(&'a self, name: &'n str) -> impl Iterator<Item = &'a str> + use<'a, 'n> {
+    pub(crate) fn header_values<'a, 'n>(
+        &'a self,
+        name: &'n str,
+    ) -> impl Iterator<Item = &'a str> + use<'a, 'n> {
         self.headers
             .iter()
             .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
@@ -98,7 +110,9 @@ impl Incoming {
 
 async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
-    let body = axum::body::to_bytes(body, MAX_BODY).await.unwrap_or_default();
+    let body = axum::body::to_bytes(body, MAX_BODY)
+        .await
+        .unwrap_or_default();
     let incoming = Incoming {
         method: parts.method.as_str().to_string(),
         path: parts.uri.path().to_string(),
@@ -106,7 +120,12 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
         headers: parts
             .headers
             .iter()
-            .map(|(n, v)| (n.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            .map(|(n, v)| {
+                (
+                    n.as_str().to_string(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
             .collect(),
         body: String::from_utf8_lossy(&body).into_owned(),
     };
@@ -116,7 +135,9 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     let record = log_record(&incoming, &target);
     let fault = shared.with(|s| {
         if let Target::Token { tenant } = &target {
-            *s.token_counts.entry(tenant.to_ascii_lowercase()).or_default() += 1;
+            *s.token_counts
+                .entry(tenant.to_ascii_lowercase())
+                .or_default() += 1;
         }
         s.log.push(record);
         s.log_seq.push(seq);
@@ -124,7 +145,11 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     });
 
     let resp = match fault.map(|f| f.response) {
-        Some(FaultResponse::Status { status, headers, body }) => {
+        Some(FaultResponse::Status {
+            status,
+            headers,
+            body,
+        }) => {
             let mut resp = response(status, "application/json", body);
             for (name, value) in &headers {
                 set_header(&mut resp, name, value);
@@ -178,7 +203,11 @@ fn log_record(req: &Incoming, target: &Target) -> RequestRecord {
         path: req.path.clone(),
         query: req.query.clone(),
         headers,
-        body: if is_token { redact_secret(&req.body) } else { req.body.clone() },
+        body: if is_token {
+            redact_secret(&req.body)
+        } else {
+            req.body.clone()
+        },
         status: 0,
     }
 }
@@ -215,7 +244,10 @@ mod tests {
             }
         );
         assert_eq!(Target::classify("/v1.0/security/alerts_V2"), Target::Alerts);
-        assert_eq!(Target::classify("/v1.0/security/incidents"), Target::Incidents);
+        assert_eq!(
+            Target::classify("/v1.0/security/incidents"),
+            Target::Incidents
+        );
         assert_eq!(Target::classify("/v1.0/security/incidents/"), Target::Other);
         assert_eq!(Target::classify("/beta/security/incidents"), Target::Other);
         assert_eq!(Target::classify("//oauth2/v2.0/token"), Target::Other);

@@ -47,7 +47,9 @@ impl State {
     pub(crate) fn tenant_mut(&mut self, tenant_id: &str) -> &mut TenantData {
         match self.tenants.get_mut(&tenant_id.to_ascii_lowercase()) {
             Some(t) => t,
-            None => panic!("graph-emulator: tenant '{tenant_id}' was never added (call add_tenant first)"),
+            None => panic!(
+                "graph-emulator: tenant '{tenant_id}' was never added (call add_tenant first)"
+            ),
         }
     }
 

@@ -43,7 +43,8 @@ pub(crate) fn parse_instant(text: &str) -> Option<DateTime<Utc>> {
 /// Strict shape check: `YYYY-MM-DDTHH:MM:SS[.f{1,9}](Z|±HH:MM)`. chrono alone is more lenient.
 fn looks_like_rfc3339(text: &str) -> bool {
     let b = text.as_bytes();
-    let digits = |r: std::ops::Range<usize>| r.clone().all(|i| b.get(i).is_some_and(u8::is_ascii_digit));
+    let digits =
+        |r: std::ops::Range<usize>| r.clone().all(|i| b.get(i).is_some_and(u8::is_ascii_digit));
     if b.len() < 20
         || !digits(0..4)
         || b[4] != b'-'
@@ -89,14 +90,23 @@ mod tests {
 
     #[test]
     fn graph_time_drops_trailing_zeros() {
-        assert_eq!(format_graph_time(at("2024-03-26T13:35:45Z")), "2024-03-26T13:35:45Z");
-        assert_eq!(format_graph_time(at("2024-03-26T13:35:45.230Z")), "2024-03-26T13:35:45.23Z");
+        assert_eq!(
+            format_graph_time(at("2024-03-26T13:35:45Z")),
+            "2024-03-26T13:35:45Z"
+        );
+        assert_eq!(
+            format_graph_time(at("2024-03-26T13:35:45.230Z")),
+            "2024-03-26T13:35:45.23Z"
+        );
         assert_eq!(
             format_graph_time(at("2021-08-13T08:43:35.5533333Z")),
             "2021-08-13T08:43:35.5533333Z"
         );
         // Below 100 ns is not representable on the wire.
-        assert_eq!(format_graph_time(at("2021-08-13T08:43:35.000000099Z")), "2021-08-13T08:43:35Z");
+        assert_eq!(
+            format_graph_time(at("2021-08-13T08:43:35.000000099Z")),
+            "2021-08-13T08:43:35Z"
+        );
     }
 
     #[test]
