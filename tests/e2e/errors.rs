@@ -40,22 +40,22 @@ async fn a_missing_permission_is_named() {
     let w = World::new().await;
     let data = demo::generate_tenant(2, 5, chrono::Utc::now());
     w.emulator.add_tenant(data.clone());
-    w.emulator.set_roles(&data.tenant_id, vec!["SecurityIncident.Read.All".into()]);
+    w.emulator.set_roles(&data.tenant_id, vec!["SecurityAlert.Read.All".into()]);
     let t = w.prepare(&tenant("partial", &data, &w.emulator, &[]));
     let r = w.poll(&[t.clone()]).await;
-    assert!(r[0].incidents.error.is_none());
-    assert_eq!(r[0].incidents.records, 5);
-    match &r[0].alerts.error {
+    match &r[0].incidents.error {
         Some(PollError::Connector(ConnectorError::Permission(p))) => {
-            assert_eq!(p.permission, "SecurityAlert.Read.All");
-            assert!(p.message.contains("it has: SecurityIncident.Read.All"), "{}", p.message);
+            assert_eq!(p.permission, "SecurityIncident.Read.All");
+            assert!(p.message.contains("it has: SecurityAlert.Read.All"), "{}", p.message);
         }
         other => panic!("{other:?}"),
     }
+    assert!(r[0].alerts.error.is_none(), "{:?}", r[0].alerts.error);
+    assert_eq!(r[0].alerts.records, data.alerts.len());
     let report = connection_test::run(&w.runtime, &w.connector, &t).await;
     let names: Vec<(&str, bool)> = report.checks.iter().map(|c| (c.name.as_str(), c.ok)).collect();
-    assert_eq!(names, vec![("Sign in", true), ("Permissions", false), ("Read incidents", true), ("Read alerts", false)]);
-    assert!(report.checks[1].detail.contains("SecurityAlert.Read.All (to read alerts (alerts_v2))"), "{}", report.checks[1].detail);
+    assert_eq!(names, vec![("Sign in", true), ("Permissions", false), ("Read incidents", false), ("Read alerts", true)]);
+    assert!(report.checks[1].detail.contains("SecurityIncident.Read.All (to read incidents and their alerts)"), "{}", report.checks[1].detail);
     assert!(report.checks[1].detail.contains("ThreatHunting.Read.All"), "{}", report.checks[1].detail);
 
     w.emulator.set_roles(&data.tenant_id, vec![]);

@@ -23,7 +23,13 @@ fn accepted_roles(collection: Collection) -> &'static [&'static str] {
             "SecurityIncident.Read.All",
             "SecurityIncident.ReadWrite.All",
         ],
-        Collection::Alerts => &["SecurityAlert.Read.All", "SecurityAlert.ReadWrite.All"],
+        // The real 403 for alerts_v2 (fixture error-403-forbidden.json) lists the incident roles too.
+        Collection::Alerts => &[
+            "SecurityAlert.Read.All",
+            "SecurityAlert.ReadWrite.All",
+            "SecurityIncident.Read.All",
+            "SecurityIncident.ReadWrite.All",
+        ],
     }
 }
 

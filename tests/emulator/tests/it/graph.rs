@@ -80,22 +80,22 @@ async fn forbidden_bodies_name_required_and_granted_roles() {
         TENANT,
         vec![
             "ThreatHunting.Read.All".into(),
-            "SecurityIncident.Read.All".into(),
+            "SecurityAlert.Read.All".into(),
         ],
     );
     let token = token_for(&emu, TENANT, CLIENT, SECRET).await;
-    let reply = get(&emu, "/v1.0/security/alerts_v2", &token, &[]).await;
+    let reply = get(&emu, "/v1.0/security/incidents", &token, &[]).await;
     assert_eq!(reply.status, 403);
     let body = reply.json();
     assert_eq!(body["error"]["code"], json!("Forbidden"));
     assert_eq!(
         body["error"]["message"],
         json!(
-            "Missing application roles. API required roles: SecurityAlert.Read.All,SecurityAlert.ReadWrite.All, application roles: ThreatHunting.Read.All,SecurityIncident.Read.All."
+            "Missing application roles. API required roles: SecurityIncident.Read.All,SecurityIncident.ReadWrite.All, application roles: ThreatHunting.Read.All,SecurityAlert.Read.All."
         )
     );
     assert_eq!(
-        get(&emu, "/v1.0/security/incidents", &token, &[])
+        get(&emu, "/v1.0/security/alerts_v2", &token, &[])
             .await
             .status,
         200
@@ -113,7 +113,7 @@ async fn forbidden_bodies_name_required_and_granted_roles() {
     );
     // The earlier token keeps the roles it was issued with.
     assert_eq!(
-        get(&emu, "/v1.0/security/incidents", &token, &[])
+        get(&emu, "/v1.0/security/alerts_v2", &token, &[])
             .await
             .status,
         200
