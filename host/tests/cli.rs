@@ -1,0 +1,131 @@
+//! The `connector-host` binary as an operator runs it: exit codes, summaries, the Test checklist,
+//! config errors, and no secret in anything it prints.
+
+use graph_emulator::{demo, Emulator};
+use std::path::Path;
+use std::process::Output;
+
+const BIN: &str = env!("CARGO_BIN_EXE_connector-host");
+
+async fn host(args: &[&str], envs: &[(&str, &str)]) -> Output {
+    let mut cmd = tokio::process::Command::new(BIN);
+    cmd.args(args).env("RUST_LOG", "warn");
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    cmd.output().await.unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Two tenants: `good` (secret from an environment variable) and `bad` (wrong inline secret).
+async fn setup(dir: &Path) -> (Emulator, std::path::PathBuf) {
+    let emulator = Emulator::start().await.unwrap();
+    let now = chrono::Utc::now();
+    let good = demo::generate_tenant(0, 30, now);
+    let bad = demo::generate_tenant(1, 10, now);
+    emulator.add_tenant(good.clone());
+    emulator.add_tenant(bad.clone());
+    let base = emulator.base_url();
+    let config = format!(
+        r#"
+state_dir = "state"
+output = "records.ndjson"
+
+[[tenant]]
+name = "good"
+allow_http = true
+settings = {{ tenant-id = "{}", client-id = "{}", login-endpoint = "{base}", graph-endpoint = "{base}" }}
+secrets = {{ client-secret = {{ env = "GOOD_SECRET" }} }}
+
+[[tenant]]
+name = "bad"
+allow_http = true
+settings = {{ tenant-id = "{}", client-id = "{}", login-endpoint = "{base}", graph-endpoint = "{base}" }}
+secrets = {{ client-secret = "definitely-wrong-secret" }}
+"#,
+        good.tenant_id, good.client_id, bad.tenant_id, bad.client_id
+    );
+    let path = dir.join("host.toml");
+    std::fs::write(&path, config).unwrap();
+    (emulator, path)
+}
+
+#[tokio::test]
+async fn run_once_reports_each_tenant_and_fails_when_one_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_emulator, config) = setup(dir.path()).await;
+    let secret = demo::client_secret(0);
+    let out = host(&["run", "--config", config.to_str().unwrap(), "--once"], &[("GOOD_SECRET", &secret)]).await;
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    let good = stdout.lines().find(|l| l.starts_with("good ")).unwrap_or_else(|| panic!("{stdout}"));
+    assert!(good.contains(" 30 ") && good.ends_with("ok"), "{good}");
+    let bad = stdout.lines().find(|l| l.starts_with("bad ")).unwrap();
+    assert!(bad.contains("FAILED: sign-in failed (AADSTS7000215, invalid_client): The client secret is wrong."), "{bad}");
+    assert!(stdout.ends_with("2 tenant(s), 1 failed\n"), "{stdout}");
+    let records = std::fs::read_to_string(dir.path().join("records.ndjson")).unwrap();
+    assert!(records.lines().count() > 30);
+    assert!(records.lines().all(|l| l.contains(r#""tenant":"good""#)));
+    assert!(dir.path().join("state/good/incidents.cursor").exists());
+    assert!(!dir.path().join("state/bad/incidents.cursor").exists());
+    for shown in [&stdout, &stderr, &records] {
+        assert!(!shown.contains(&secret) && !shown.contains("definitely-wrong-secret"), "a secret was printed");
+    }
+}
+
+#[tokio::test]
+async fn test_command_is_a_checklist_with_an_exit_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_emulator, config) = setup(dir.path()).await;
+    let secret = demo::client_secret(0);
+    let cfg = config.to_str().unwrap();
+    let out = host(&["test", "--config", cfg, "--tenant", "good"], &[("GOOD_SECRET", &secret)]).await;
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    assert!(stdout.starts_with("Connection test for tenant `good` (microsoft-defender-xdr 0.1.0)\n  [ ok ] Sign in: token issued, valid for "), "{stdout}");
+    assert!(stdout.contains("  [ ok ] Read incidents: 1 incident(s)"), "{stdout}");
+    assert!(stdout.ends_with("Result: PASS\n"), "{stdout}");
+
+    let out = host(&["test", "--config", cfg, "--tenant", "bad"], &[("GOOD_SECRET", &secret)]).await;
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout.contains("  [FAIL] Sign in: sign-in failed (AADSTS7000215, invalid_client): The client secret is wrong."), "{stdout}");
+    assert!(stdout.ends_with("Result: FAIL (1 problem(s))\n"), "{stdout}");
+    assert!(!stdout.contains("definitely-wrong-secret"));
+
+    let out = host(&["test", "--config", cfg, "--tenant", "nobody"], &[]).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("no tenant `nobody` in"), "{}", text(&out.stderr));
+}
+
+#[tokio::test]
+async fn config_mistakes_are_named_with_the_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_emulator, config) = setup(dir.path()).await;
+    let cfg = config.to_str().unwrap();
+    // The environment variable is missing.
+    let out = host(&["run", "--config", cfg, "--once"], &[]).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("tenant `good`: secret `client-secret` comes from environment variable GOOD_SECRET, which is not set"), "{}", text(&out.stderr));
+    // A secret put among plain settings, and a typo.
+    let bad_tenant = demo::tenant_id(1);
+    let text_cfg = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("secrets = { client-secret = \"definitely-wrong-secret\" }", "")
+        .replace(&format!("settings = {{ tenant-id = \"{bad_tenant}\""), &format!("settings = {{ client-secret = \"oops\", tenant-id = \"{bad_tenant}\""));
+    let leaked = dir.path().join("leaked.toml");
+    std::fs::write(&leaked, text_cfg).unwrap();
+    let out = host(&["run", "--config", leaked.to_str().unwrap(), "--once"], &[("GOOD_SECRET", "x")]).await;
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(err.contains("tenant `bad`: `client-secret` is a secret: move it from settings to secrets (inline or { env = \"VARIABLE\" }) so it is never shown"), "{err}");
+    assert!(!err.contains("oops"), "{err}");
+    let typo = dir.path().join("typo.toml");
+    std::fs::write(&typo, "concurency = 4\n").unwrap();
+    let out = host(&["run", "--config", typo.to_str().unwrap(), "--once"], &[]).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("unknown field `concurency`"), "{}", text(&out.stderr));
+}
