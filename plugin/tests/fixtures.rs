@@ -404,3 +404,54 @@ fn malformed_pages_are_invalid_responses() {
         .unwrap_err();
     assert!(matches!(&err, ConnectorError::InvalidResponse { status: 200, message } if message.contains("not valid Graph JSON")), "{err:?}");
 }
+
+/// (id, severity, score, status, created, last updated, [devices, users, ips, files, urls, mailboxes, other], alerts)
+type Expected = (&'static str, &'static str, u8, &'static str, &'static str, &'static str, [usize; 7], usize);
+
+fn counts(e: &EvidenceSummary) -> [usize; 7] {
+    [e.devices.len(), e.users.len(), e.ips.len(), e.files.len(), e.urls.len(), e.mailboxes.len(), e.other as usize]
+}
+
+#[test]
+fn every_documented_incident_normalises() {
+    let cases: &[(&str, Option<usize>, Expected)] = &[
+        ("incidents-page1.json", Some(0), ("12345", "medium", 40, "active", "2024-03-26T13:34:15.0433333Z", "2024-03-26T13:35:45.2300000Z", [0; 7], 0)),
+        ("incidents-page1.json", Some(1), ("12346", "informational", 0, "resolved", "2024-03-26T13:16:45.3466667Z", "2024-03-26T13:31:46.5066667Z", [0; 7], 0)),
+        ("incidents-page2.json", Some(0), ("2972395", "Medium", 40, "active", "2021-08-13T08:43:35.5533333Z", "2021-09-30T09:35:45.1133333Z", [0; 7], 0)),
+        ("incident-with-alerts.json", Some(0), ("2972395", "medium", 40, "active", "2021-08-13T08:43:35.5533333Z", "2021-09-30T09:35:45.1133333Z", [1, 0, 0, 1, 0, 0, 2], 1)),
+        ("update-incident-response.json", None, ("2972395", "Medium", 40, "active", "2021-08-13T08:43:35.5533333Z", "2021-09-30T09:35:45.1133333Z", [0; 7], 0)),
+        ("update-incident-response-observed.json", None, ("12345", "medium", 40, "redirected", "2024-03-13T15:05:19.5066667Z", "2024-03-13T15:22:26.2766667Z", [0; 7], 0)),
+    ];
+    for (file, index, (id, severity, score, status, created, updated, evidence, alerts)) in cases {
+        let text = fixture(file);
+        let raw = match index {
+            Some(i) => items(&text)[*i].clone(),
+            None => text,
+        };
+        let i = records::incident_from_raw(&raw).unwrap_or_else(|e| panic!("{file}: {e}"));
+        assert_eq!(
+            (i.id.as_str(), i.severity.as_str(), i.score, i.status.as_str(), i.created.canonical(), i.last_updated.canonical(), counts(&i.evidence), i.alert_ids.len()),
+            (*id, *severity, *score, *status, created.to_string(), updated.to_string(), *evidence, *alerts),
+            "{file}"
+        );
+    }
+    let merged = records::incident_from_raw(&fixture("update-incident-response-observed.json")).unwrap();
+    assert_eq!(merged.redirect_incident_id.as_deref(), Some("1234"), "a merged incident says where it went");
+}
+
+#[test]
+fn every_documented_alert_normalises() {
+    let get = serde_json::from_str::<serde_json::Value>(&fixture("alert-get.json")).unwrap().to_string();
+    let cases: Vec<(String, Expected)> = vec![
+        (items(&fixture("alerts_v2-list.json"))[0].clone(), ("da637551227677560813_-961444813", "low", 10, "new", "2021-04-27T12:19:27.7211305Z", "2021-05-02T14:19:01.3266667Z", [1, 0, 0, 1, 0, 0, 2], 0)),
+        (get, ("da637578995287051192_756343937", "low", 10, "new", "2021-04-27T12:19:27.7211305Z", "2021-05-02T14:19:01.3266667Z", [1, 0, 0, 1, 0, 0, 2], 0)),
+        (fixture("alert-with-evidence.json"), ("daefa1828b-dd4e-405c-8a3b-aa28596830dd_1", "medium", 40, "new", "2023-10-20T09:53:09.8839373Z", "2023-10-20T09:54:07.5033333Z", [1, 1, 1, 0, 1, 0, 1], 0)),
+    ];
+    for (raw, (id, severity, score, status, created, updated, evidence, _)) in cases {
+        let a = records::alert_from_raw(raw.trim()).unwrap_or_else(|e| panic!("{id}: {e}"));
+        assert_eq!(
+            (a.id.as_str(), a.severity.as_str(), a.score, a.status.as_str(), a.created.canonical(), a.last_updated.canonical(), counts(&a.evidence)),
+            (id, severity, score, status, created.to_string(), updated.to_string(), evidence),
+        );
+    }
+}
