@@ -18,7 +18,16 @@ pub const DEFENDER_COMPONENT: &[u8] = include_bytes!(env!("DEFENDER_COMPONENT_PA
 /// Path of the component file the host embedded (tests load it from here).
 pub const DEFENDER_COMPONENT_PATH: &str = env!("DEFENDER_COMPONENT_PATH");
 
-const NAMES: &[&str] = &["contoso", "fabrikam", "northwind", "tailspin", "woodgrove", "adatum", "litware", "proseware"];
+const NAMES: &[&str] = &[
+    "contoso",
+    "fabrikam",
+    "northwind",
+    "tailspin",
+    "woodgrove",
+    "adatum",
+    "litware",
+    "proseware",
+];
 
 /// Config of one emulated tenant pointing at `base` (plain http is allowed only for this loopback emulator).
 pub fn emulated_tenant(name: &str, data: &graph_emulator::TenantData, base: &str) -> TenantConfig {
@@ -31,7 +40,10 @@ pub fn emulated_tenant(name: &str, data: &graph_emulator::TenantData, base: &str
             ("login-endpoint".to_string(), base.to_string()),
             ("graph-endpoint".to_string(), base.to_string()),
         ]),
-        secrets: BTreeMap::from([("client-secret".to_string(), SecretSource::Inline(data.client_secret.clone()))]),
+        secrets: BTreeMap::from([(
+            "client-secret".to_string(),
+            SecretSource::Inline(data.client_secret.clone()),
+        )]),
     }
 }
 
@@ -63,7 +75,10 @@ pub async fn run(tenants: usize, incidents: usize, output: Option<PathBuf>) -> a
         emulator.add_tenant(data);
     }
     println!("Microsoft 365 Defender connector demo");
-    println!("  emulated Entra ID + Microsoft Graph at {base}: {} tenant(s), {incidents} incidents each (generated, last 20 h)", configs.len());
+    println!(
+        "  emulated Entra ID + Microsoft Graph at {base}: {} tenant(s), {incidents} incidents each (generated, last 20 h)",
+        configs.len()
+    );
 
     let compile = Instant::now();
     let runtime = Arc::new(Runtime::new(Limits::default())?);
@@ -75,9 +90,17 @@ pub async fn run(tenants: usize, incidents: usize, output: Option<PathBuf>) -> a
         DEFENDER_COMPONENT.len() / 1024,
         compile.elapsed().as_millis()
     );
-    let prepared = configs.iter().map(|c| runtime.prepare(&connector, c).map(Arc::new)).collect::<Result<Vec<_>, _>>()?;
+    let prepared = configs
+        .iter()
+        .map(|c| runtime.prepare(&connector, c).map(Arc::new))
+        .collect::<Result<Vec<_>, _>>()?;
     let sink = Arc::new(RecordSink::file(&output)?);
-    let poller = Arc::new(Poller { runtime, connector, checkpoints: CheckpointStore::new(work.join("state")), sink });
+    let poller = Arc::new(Poller {
+        runtime,
+        connector,
+        checkpoints: CheckpointStore::new(work.join("state")),
+        sink,
+    });
 
     println!("\nPoll 1: first run, backfilling the last 24 h");
     let t = Instant::now();
@@ -89,11 +112,25 @@ pub async fn run(tenants: usize, incidents: usize, output: Option<PathBuf>) -> a
         .map(serde_json::from_str)
         .collect::<Result<_, _>>()?;
     print_severities(&lines);
-    println!("\nA few records (NDJSON schema {}; `raw` holds Microsoft's full JSON and is left out here):", crate::output::SCHEMA);
+    println!(
+        "\nA few records (NDJSON schema {}; `raw` holds Microsoft's full JSON and is left out here):",
+        crate::output::SCHEMA
+    );
     let picks = [
-        lines.iter().find(|l| l["kind"] == "incident" && l["severity"] == "high" && l["alert_ids"].as_array().is_some_and(|a| a.len() > 1)),
-        lines.iter().find(|l| l["kind"] == "incident" && l["severity"] == "unknownFutureValue"),
-        lines.iter().find(|l| l["kind"] == "alert" && l["evidence"]["users"].as_array().is_some_and(|a| !a.is_empty())),
+        lines.iter().find(|l| {
+            l["kind"] == "incident"
+                && l["severity"] == "high"
+                && l["alert_ids"].as_array().is_some_and(|a| a.len() > 1)
+        }),
+        lines
+            .iter()
+            .find(|l| l["kind"] == "incident" && l["severity"] == "unknownFutureValue"),
+        lines.iter().find(|l| {
+            l["kind"] == "alert"
+                && l["evidence"]["users"]
+                    .as_array()
+                    .is_some_and(|a| !a.is_empty())
+        }),
     ];
     for line in picks.into_iter().flatten() {
         let mut shown = line.clone();
@@ -107,7 +144,11 @@ pub async fn run(tenants: usize, incidents: usize, output: Option<PathBuf>) -> a
     // Analysts work incidents in the portal; the next poll must bring exactly those changes.
     let touched: Vec<String> = lines
         .iter()
-        .filter(|l| l["kind"] == "incident" && l["tenant"] == tenant_name(0).as_str() && l["status"] == "active")
+        .filter(|l| {
+            l["kind"] == "incident"
+                && l["tenant"] == tenant_name(0).as_str()
+                && l["status"] == "active"
+        })
         .take(3)
         .filter_map(|l| l["id"].as_str().map(String::from))
         .collect();
@@ -115,7 +156,12 @@ pub async fn run(tenants: usize, incidents: usize, output: Option<PathBuf>) -> a
     for id in &touched {
         data::touch_incident(&emulator, &tenant_ids[0], id, later);
     }
-    println!("\nPoll 2: {} incident(s) of `{}` were updated in the meantime (ids {})", touched.len(), tenant_name(0), touched.join(", "));
+    println!(
+        "\nPoll 2: {} incident(s) of `{}` were updated in the meantime (ids {})",
+        touched.len(),
+        tenant_name(0),
+        touched.join(", ")
+    );
     let t = Instant::now();
     let reports = poller.poll_all(&prepared, 16).await;
     print_reports(&reports, t.elapsed());
@@ -129,20 +175,44 @@ pub async fn run(tenants: usize, incidents: usize, output: Option<PathBuf>) -> a
 }
 
 fn print_reports(reports: &[TenantReport], elapsed: std::time::Duration) {
-    println!("  {:<12} {:>9} {:>7} {:>6}  result", "tenant", "incidents", "alerts", "pages");
+    println!(
+        "  {:<12} {:>9} {:>7} {:>6}  result",
+        "tenant", "incidents", "alerts", "pages"
+    );
     for r in reports {
-        let result = if r.ok() { "ok".to_string() } else { format!("FAILED: {}", crate::poll::first_error(r)) };
-        println!("  {:<12} {:>9} {:>7} {:>6}  {}", r.tenant, r.incidents.records, r.alerts.records, r.incidents.pages + r.alerts.pages, result);
+        let result = if r.ok() {
+            "ok".to_string()
+        } else {
+            format!("FAILED: {}", crate::poll::first_error(r))
+        };
+        println!(
+            "  {:<12} {:>9} {:>7} {:>6}  {}",
+            r.tenant,
+            r.incidents.records,
+            r.alerts.records,
+            r.incidents.pages + r.alerts.pages,
+            result
+        );
     }
-    println!("  ({} tenants polled concurrently in {} ms)", reports.len(), elapsed.as_millis());
+    println!(
+        "  ({} tenants polled concurrently in {} ms)",
+        reports.len(),
+        elapsed.as_millis()
+    );
 }
 
 fn print_severities(lines: &[serde_json::Value]) {
     let mut counts: BTreeMap<(u64, String), usize> = BTreeMap::new();
     for l in lines.iter().filter(|l| l["kind"] == "incident") {
-        let key = (l["score"].as_u64().unwrap_or(0), l["severity"].as_str().unwrap_or("").to_string());
+        let key = (
+            l["score"].as_u64().unwrap_or(0),
+            l["severity"].as_str().unwrap_or("").to_string(),
+        );
         *counts.entry(key).or_default() += 1;
     }
-    let parts: Vec<String> = counts.iter().map(|((score, sev), n)| format!("{sev}→{score}: {n}")).collect();
+    let parts: Vec<String> = counts
+        .iter()
+        .map(|((score, sev), n)| format!("{sev}→{score}: {n}"))
+        .collect();
     println!("  incidents by severity → score: {}", parts.join(", "));
 }

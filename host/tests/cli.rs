@@ -1,7 +1,7 @@
 //! The `connector-host` binary as an operator runs it: exit codes, summaries, the Test checklist,
 //! config errors, and no secret in anything it prints.
 
-use graph_emulator::{demo, Emulator};
+use graph_emulator::{Emulator, demo};
 use std::path::Path;
 use std::process::Output;
 
@@ -58,13 +58,25 @@ async fn run_once_reports_each_tenant_and_fails_when_one_fails() {
     let dir = tempfile::tempdir().unwrap();
     let (_emulator, config) = setup(dir.path()).await;
     let secret = demo::client_secret(0);
-    let out = host(&["run", "--config", config.to_str().unwrap(), "--once"], &[("GOOD_SECRET", &secret)]).await;
+    let out = host(
+        &["run", "--config", config.to_str().unwrap(), "--once"],
+        &[("GOOD_SECRET", &secret)],
+    )
+    .await;
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
     assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
-    let good = stdout.lines().find(|l| l.starts_with("good ")).unwrap_or_else(|| panic!("{stdout}"));
+    let good = stdout
+        .lines()
+        .find(|l| l.starts_with("good "))
+        .unwrap_or_else(|| panic!("{stdout}"));
     assert!(good.contains(" 30 ") && good.ends_with("ok"), "{good}");
     let bad = stdout.lines().find(|l| l.starts_with("bad ")).unwrap();
-    assert!(bad.contains("FAILED: sign-in failed (AADSTS7000215, invalid_client): The client secret is wrong."), "{bad}");
+    assert!(
+        bad.contains(
+            "FAILED: sign-in failed (AADSTS7000215, invalid_client): The client secret is wrong."
+        ),
+        "{bad}"
+    );
     assert!(stdout.ends_with("2 tenant(s), 1 failed\n"), "{stdout}");
     let records = std::fs::read_to_string(dir.path().join("records.ndjson")).unwrap();
     assert!(records.lines().count() > 30);
@@ -72,7 +84,10 @@ async fn run_once_reports_each_tenant_and_fails_when_one_fails() {
     assert!(dir.path().join("state/good/incidents.cursor").exists());
     assert!(!dir.path().join("state/bad/incidents.cursor").exists());
     for shown in [&stdout, &stderr, &records] {
-        assert!(!shown.contains(&secret) && !shown.contains("definitely-wrong-secret"), "a secret was printed");
+        assert!(
+            !shown.contains(&secret) && !shown.contains("definitely-wrong-secret"),
+            "a secret was printed"
+        );
     }
 }
 
@@ -82,23 +97,41 @@ async fn test_command_is_a_checklist_with_an_exit_code() {
     let (_emulator, config) = setup(dir.path()).await;
     let secret = demo::client_secret(0);
     let cfg = config.to_str().unwrap();
-    let out = host(&["test", "--config", cfg, "--tenant", "good"], &[("GOOD_SECRET", &secret)]).await;
+    let out = host(
+        &["test", "--config", cfg, "--tenant", "good"],
+        &[("GOOD_SECRET", &secret)],
+    )
+    .await;
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
     assert!(stdout.starts_with("Connection test for tenant `good` (microsoft-defender-xdr 0.1.0)\n  [ ok ] Sign in: token issued, valid for "), "{stdout}");
-    assert!(stdout.contains("  [ ok ] Read incidents: 1 incident(s)"), "{stdout}");
+    assert!(
+        stdout.contains("  [ ok ] Read incidents: 1 incident(s)"),
+        "{stdout}"
+    );
     assert!(stdout.ends_with("Result: PASS\n"), "{stdout}");
 
-    let out = host(&["test", "--config", cfg, "--tenant", "bad"], &[("GOOD_SECRET", &secret)]).await;
+    let out = host(
+        &["test", "--config", cfg, "--tenant", "bad"],
+        &[("GOOD_SECRET", &secret)],
+    )
+    .await;
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(1));
     assert!(stdout.contains("  [FAIL] Sign in: sign-in failed (AADSTS7000215, invalid_client): The client secret is wrong."), "{stdout}");
-    assert!(stdout.ends_with("Result: FAIL (1 problem(s))\n"), "{stdout}");
+    assert!(
+        stdout.ends_with("Result: FAIL (1 problem(s))\n"),
+        "{stdout}"
+    );
     assert!(!stdout.contains("definitely-wrong-secret"));
 
     let out = host(&["test", "--config", cfg, "--tenant", "nobody"], &[]).await;
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("no tenant `nobody` in"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("no tenant `nobody` in"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[tokio::test]
@@ -114,11 +147,21 @@ async fn config_mistakes_are_named_with_the_fix() {
     let bad_tenant = demo::tenant_id(1);
     let text_cfg = std::fs::read_to_string(&config)
         .unwrap()
-        .replace("secrets = { client-secret = \"definitely-wrong-secret\" }", "")
-        .replace(&format!("settings = {{ tenant-id = \"{bad_tenant}\""), &format!("settings = {{ client-secret = \"oops\", tenant-id = \"{bad_tenant}\""));
+        .replace(
+            "secrets = { client-secret = \"definitely-wrong-secret\" }",
+            "",
+        )
+        .replace(
+            &format!("settings = {{ tenant-id = \"{bad_tenant}\""),
+            &format!("settings = {{ client-secret = \"oops\", tenant-id = \"{bad_tenant}\""),
+        );
     let leaked = dir.path().join("leaked.toml");
     std::fs::write(&leaked, text_cfg).unwrap();
-    let out = host(&["run", "--config", leaked.to_str().unwrap(), "--once"], &[("GOOD_SECRET", "x")]).await;
+    let out = host(
+        &["run", "--config", leaked.to_str().unwrap(), "--once"],
+        &[("GOOD_SECRET", "x")],
+    )
+    .await;
     assert_eq!(out.status.code(), Some(2));
     let err = text(&out.stderr);
     assert!(err.contains("tenant `bad`: `client-secret` is a secret: move it from settings to secrets (inline or { env = \"VARIABLE\" }) so it is never shown"), "{err}");
@@ -127,5 +170,9 @@ async fn config_mistakes_are_named_with_the_fix() {
     std::fs::write(&typo, "concurency = 4\n").unwrap();
     let out = host(&["run", "--config", typo.to_str().unwrap(), "--once"], &[]).await;
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("unknown field `concurency`"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("unknown field `concurency`"),
+        "{}",
+        text(&out.stderr)
+    );
 }

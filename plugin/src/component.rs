@@ -42,11 +42,18 @@ impl ConfigSource for Store {
     }
 }
 
-fn with_connector<T>(f: impl FnOnce(&mut Connector<'_, WasiHttp, SystemClock>) -> Result<T, ConnectorError>) -> Result<T, wit::ConnectorError> {
+fn with_connector<T>(
+    f: impl FnOnce(&mut Connector<'_, WasiHttp, SystemClock>) -> Result<T, ConnectorError>,
+) -> Result<T, wit::ConnectorError> {
     let settings = Settings::load(&Store).map_err(to_wit_error)?;
     TOKENS.with(|tokens| {
         let mut tokens = tokens.borrow_mut();
-        let mut connector = Connector { http: WasiHttp, clock: SystemClock, settings, tokens: &mut tokens };
+        let mut connector = Connector {
+            http: WasiHttp,
+            clock: SystemClock,
+            settings,
+            tokens: &mut tokens,
+        };
         f(&mut connector).map_err(to_wit_error)
     })
 }
@@ -69,12 +76,31 @@ impl Guest for Plugin {
                     default_value: k.default.map(Into::into),
                 })
                 .collect(),
-            default_hosts: vec!["login.microsoftonline.com".into(), "graph.microsoft.com".into()],
+            default_hosts: vec![
+                "login.microsoftonline.com".into(),
+                "graph.microsoft.com".into(),
+            ],
             permissions: vec![
-                permission("Microsoft Graph", "SecurityIncident.Read.All", "read incidents and their alerts"),
-                permission("Microsoft Graph", "SecurityAlert.Read.All", "read alerts (alerts_v2)"),
-                permission("Microsoft Graph", "ThreatHunting.Read.All", "run advanced hunting queries"),
-                permission("Microsoft Threat Protection", "Incident.ReadWrite.All", "update incidents: status, severity, assignment"),
+                permission(
+                    "Microsoft Graph",
+                    "SecurityIncident.Read.All",
+                    "read incidents and their alerts",
+                ),
+                permission(
+                    "Microsoft Graph",
+                    "SecurityAlert.Read.All",
+                    "read alerts (alerts_v2)",
+                ),
+                permission(
+                    "Microsoft Graph",
+                    "ThreatHunting.Read.All",
+                    "run advanced hunting queries",
+                ),
+                permission(
+                    "Microsoft Threat Protection",
+                    "Incident.ReadWrite.All",
+                    "update incidents: status, severity, assignment",
+                ),
             ],
         }
     }
@@ -87,14 +113,26 @@ impl Guest for Plugin {
         })
     }
 
-    fn fetch_incidents(request: wit::FetchRequest) -> Result<wit::IncidentPage, wit::ConnectorError> {
-        let page = with_connector(|c| c.fetch_incidents(request.cursor.as_deref(), request.page_size))?;
-        Ok(wit::IncidentPage { incidents: page.records.into_iter().map(incident).collect(), next_cursor: page.next_cursor, more: page.more })
+    fn fetch_incidents(
+        request: wit::FetchRequest,
+    ) -> Result<wit::IncidentPage, wit::ConnectorError> {
+        let page =
+            with_connector(|c| c.fetch_incidents(request.cursor.as_deref(), request.page_size))?;
+        Ok(wit::IncidentPage {
+            incidents: page.records.into_iter().map(incident).collect(),
+            next_cursor: page.next_cursor,
+            more: page.more,
+        })
     }
 
     fn fetch_alerts(request: wit::FetchRequest) -> Result<wit::AlertPage, wit::ConnectorError> {
-        let page = with_connector(|c| c.fetch_alerts(request.cursor.as_deref(), request.page_size))?;
-        Ok(wit::AlertPage { alerts: page.records.into_iter().map(alert).collect(), next_cursor: page.next_cursor, more: page.more })
+        let page =
+            with_connector(|c| c.fetch_alerts(request.cursor.as_deref(), request.page_size))?;
+        Ok(wit::AlertPage {
+            alerts: page.records.into_iter().map(alert).collect(),
+            next_cursor: page.next_cursor,
+            more: page.more,
+        })
     }
 
     fn map_severity(severity: String) -> u8 {
@@ -103,15 +141,30 @@ impl Guest for Plugin {
 }
 
 fn permission(resource: &str, name: &str, reason: &str) -> wit::Permission {
-    wit::Permission { api: resource.into(), name: name.into(), reason: reason.into() }
+    wit::Permission {
+        api: resource.into(),
+        name: name.into(),
+        reason: reason.into(),
+    }
 }
 
 fn ts(t: Timestamp) -> wit::Timestamp {
-    wit::Timestamp { seconds: t.seconds, nanoseconds: t.nanos }
+    wit::Timestamp {
+        seconds: t.seconds,
+        nanoseconds: t.nanos,
+    }
 }
 
 fn evidence(e: EvidenceSummary) -> wit::EvidenceSummary {
-    wit::EvidenceSummary { devices: e.devices, users: e.users, ips: e.ips, files: e.files, urls: e.urls, mailboxes: e.mailboxes, other: e.other }
+    wit::EvidenceSummary {
+        devices: e.devices,
+        users: e.users,
+        ips: e.ips,
+        files: e.files,
+        urls: e.urls,
+        mailboxes: e.mailboxes,
+        other: e.other,
+    }
 }
 
 fn incident(i: records::Incident) -> wit::Incident {
@@ -163,12 +216,36 @@ fn alert(a: records::Alert) -> wit::Alert {
 
 fn to_wit_error(e: ConnectorError) -> wit::ConnectorError {
     match e {
-        ConnectorError::Config { key, message } => wit::ConnectorError::Config(wit::ConfigError { key, message }),
-        ConnectorError::Auth { code, error, message } => wit::ConnectorError::Auth(wit::AuthError { code, error, message }),
-        ConnectorError::Permission { permission, message } => wit::ConnectorError::Permission(wit::PermissionError { permission, message }),
-        ConnectorError::Throttled { retry_after_ms, message } => wit::ConnectorError::Throttled(wit::ThrottledError { retry_after_ms, message }),
+        ConnectorError::Config { key, message } => {
+            wit::ConnectorError::Config(wit::ConfigError { key, message })
+        }
+        ConnectorError::Auth {
+            code,
+            error,
+            message,
+        } => wit::ConnectorError::Auth(wit::AuthError {
+            code,
+            error,
+            message,
+        }),
+        ConnectorError::Permission {
+            permission,
+            message,
+        } => wit::ConnectorError::Permission(wit::PermissionError {
+            permission,
+            message,
+        }),
+        ConnectorError::Throttled {
+            retry_after_ms,
+            message,
+        } => wit::ConnectorError::Throttled(wit::ThrottledError {
+            retry_after_ms,
+            message,
+        }),
         ConnectorError::Transient(m) => wit::ConnectorError::Transient(m),
-        ConnectorError::InvalidResponse { status, message } => wit::ConnectorError::InvalidResponse(wit::InvalidResponseError { status, message }),
+        ConnectorError::InvalidResponse { status, message } => {
+            wit::ConnectorError::InvalidResponse(wit::InvalidResponseError { status, message })
+        }
         ConnectorError::DeniedBySandbox(m) => wit::ConnectorError::DeniedBySandbox(m),
     }
 }

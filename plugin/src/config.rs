@@ -63,14 +63,70 @@ pub const ALERTS_MAX_PAGE: u32 = 1000;
 
 /// Every key the connector reads.
 pub const KEYS: &[KeySpec] = &[
-    KeySpec { name: TENANT_ID, description: "Directory (tenant) ID of the customer's Microsoft Entra tenant: a GUID or a verified domain such as contoso.onmicrosoft.com.", secret: false, required: true, endpoint: false, default: None },
-    KeySpec { name: CLIENT_ID, description: "Application (client) ID of the app registration the customer created for RedCarbon (a GUID).", secret: false, required: true, endpoint: false, default: None },
-    KeySpec { name: CLIENT_SECRET, description: "Client secret VALUE of that app registration (not the secret's ID).", secret: true, required: true, endpoint: false, default: None },
-    KeySpec { name: LOGIN_ENDPOINT, description: "Entra ID login base URL; change it only for national clouds or a test emulator.", secret: false, required: false, endpoint: true, default: Some(DEFAULT_LOGIN) },
-    KeySpec { name: GRAPH_ENDPOINT, description: "Microsoft Graph base URL; change it only for national clouds or a test emulator.", secret: false, required: false, endpoint: true, default: Some(DEFAULT_GRAPH) },
-    KeySpec { name: BACKFILL, description: "How far back the first poll reads: a duration such as 24h or 7d, or an RFC 3339 instant.", secret: false, required: false, endpoint: false, default: Some("24h") },
-    KeySpec { name: INCIDENTS_PAGE_SIZE, description: "Incidents per Graph page, 1 to 50.", secret: false, required: false, endpoint: false, default: Some("50") },
-    KeySpec { name: ALERTS_PAGE_SIZE, description: "Alerts per Graph page, 1 to 1000.", secret: false, required: false, endpoint: false, default: Some("100") },
+    KeySpec {
+        name: TENANT_ID,
+        description: "Directory (tenant) ID of the customer's Microsoft Entra tenant: a GUID or a verified domain such as contoso.onmicrosoft.com.",
+        secret: false,
+        required: true,
+        endpoint: false,
+        default: None,
+    },
+    KeySpec {
+        name: CLIENT_ID,
+        description: "Application (client) ID of the app registration the customer created for RedCarbon (a GUID).",
+        secret: false,
+        required: true,
+        endpoint: false,
+        default: None,
+    },
+    KeySpec {
+        name: CLIENT_SECRET,
+        description: "Client secret VALUE of that app registration (not the secret's ID).",
+        secret: true,
+        required: true,
+        endpoint: false,
+        default: None,
+    },
+    KeySpec {
+        name: LOGIN_ENDPOINT,
+        description: "Entra ID login base URL; change it only for national clouds or a test emulator.",
+        secret: false,
+        required: false,
+        endpoint: true,
+        default: Some(DEFAULT_LOGIN),
+    },
+    KeySpec {
+        name: GRAPH_ENDPOINT,
+        description: "Microsoft Graph base URL; change it only for national clouds or a test emulator.",
+        secret: false,
+        required: false,
+        endpoint: true,
+        default: Some(DEFAULT_GRAPH),
+    },
+    KeySpec {
+        name: BACKFILL,
+        description: "How far back the first poll reads: a duration such as 24h or 7d, or an RFC 3339 instant.",
+        secret: false,
+        required: false,
+        endpoint: false,
+        default: Some("24h"),
+    },
+    KeySpec {
+        name: INCIDENTS_PAGE_SIZE,
+        description: "Incidents per Graph page, 1 to 50.",
+        secret: false,
+        required: false,
+        endpoint: false,
+        default: Some("50"),
+    },
+    KeySpec {
+        name: ALERTS_PAGE_SIZE,
+        description: "Alerts per Graph page, 1 to 1000.",
+        secret: false,
+        required: false,
+        endpoint: false,
+        default: Some("100"),
+    },
 ];
 
 /// A credential that never shows itself in `Debug` or `Display`.
@@ -128,28 +184,63 @@ impl Settings {
     /// Reads and validates every key.
     pub fn load(source: &dyn ConfigSource) -> Result<Settings, ConnectorError> {
         let get = |key: &str| -> Result<Option<String>, ConnectorError> {
-            let value = source
-                .get(key)
-                .map_err(|e| ConnectorError::config(key, format!("the host's config store failed: {e}")))?;
-            Ok(value.map(|v| v.trim().to_string()).filter(|v| !v.is_empty()))
+            let value = source.get(key).map_err(|e| {
+                ConnectorError::config(key, format!("the host's config store failed: {e}"))
+            })?;
+            Ok(value
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty()))
         };
         let required = |key: &str| -> Result<String, ConnectorError> {
             get(key)?.ok_or_else(|| {
-                let what = KEYS.iter().find(|k| k.name == key).map(|k| k.description).unwrap_or("");
+                let what = KEYS
+                    .iter()
+                    .find(|k| k.name == key)
+                    .map(|k| k.description)
+                    .unwrap_or("");
                 ConnectorError::config(key, format!("`{key}` is not set. {what}"))
             })
         };
         let tenant_id = required(TENANT_ID)?;
         check_tenant_id(&tenant_id)?;
         let client_id = required(CLIENT_ID)?;
-        check_guid(CLIENT_ID, &client_id, "the Application (client) ID from the app registration's Overview page")?;
+        check_guid(
+            CLIENT_ID,
+            &client_id,
+            "the Application (client) ID from the app registration's Overview page",
+        )?;
         let client_secret = Secret::new(required(CLIENT_SECRET)?);
-        let login_endpoint = endpoint(LOGIN_ENDPOINT, get(LOGIN_ENDPOINT)?.as_deref().unwrap_or(DEFAULT_LOGIN))?;
-        let graph_endpoint = endpoint(GRAPH_ENDPOINT, get(GRAPH_ENDPOINT)?.as_deref().unwrap_or(DEFAULT_GRAPH))?;
+        let login_endpoint = endpoint(
+            LOGIN_ENDPOINT,
+            get(LOGIN_ENDPOINT)?.as_deref().unwrap_or(DEFAULT_LOGIN),
+        )?;
+        let graph_endpoint = endpoint(
+            GRAPH_ENDPOINT,
+            get(GRAPH_ENDPOINT)?.as_deref().unwrap_or(DEFAULT_GRAPH),
+        )?;
         let backfill = parse_backfill(get(BACKFILL)?.as_deref().unwrap_or("24h"))?;
-        let incidents_page_size = page_size(INCIDENTS_PAGE_SIZE, get(INCIDENTS_PAGE_SIZE)?, INCIDENTS_MAX_PAGE, INCIDENTS_MAX_PAGE)?;
-        let alerts_page_size = page_size(ALERTS_PAGE_SIZE, get(ALERTS_PAGE_SIZE)?, ALERTS_DEFAULT_PAGE, ALERTS_MAX_PAGE)?;
-        Ok(Settings { tenant_id, client_id, client_secret, login_endpoint, graph_endpoint, backfill, incidents_page_size, alerts_page_size })
+        let incidents_page_size = page_size(
+            INCIDENTS_PAGE_SIZE,
+            get(INCIDENTS_PAGE_SIZE)?,
+            INCIDENTS_MAX_PAGE,
+            INCIDENTS_MAX_PAGE,
+        )?;
+        let alerts_page_size = page_size(
+            ALERTS_PAGE_SIZE,
+            get(ALERTS_PAGE_SIZE)?,
+            ALERTS_DEFAULT_PAGE,
+            ALERTS_MAX_PAGE,
+        )?;
+        Ok(Settings {
+            tenant_id,
+            client_id,
+            client_secret,
+            login_endpoint,
+            graph_endpoint,
+            backfill,
+            incidents_page_size,
+            alerts_page_size,
+        })
     }
 
     /// The client-credentials scope: the Graph resource plus `/.default`.
@@ -160,7 +251,9 @@ impl Settings {
 
 fn check_tenant_id(value: &str) -> Result<(), ConnectorError> {
     let ok = value.len() <= 256
-        && value.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
         && !value.starts_with(['-', '.']);
     if ok {
         Ok(())
@@ -176,7 +269,10 @@ fn check_tenant_id(value: &str) -> Result<(), ConnectorError> {
 pub fn is_guid(value: &str) -> bool {
     let groups: Vec<&str> = value.split('-').collect();
     groups.len() == 5
-        && groups.iter().zip([8, 4, 4, 4, 12]).all(|(g, n)| g.len() == n && g.chars().all(|c| c.is_ascii_hexdigit()))
+        && groups
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(g, n)| g.len() == n && g.chars().all(|c| c.is_ascii_hexdigit()))
 }
 
 fn check_guid(key: &str, value: &str, what: &str) -> Result<(), ConnectorError> {
@@ -185,27 +281,45 @@ fn check_guid(key: &str, value: &str, what: &str) -> Result<(), ConnectorError> 
     } else {
         Err(ConnectorError::config(
             key,
-            format!("must be {what}, a GUID such as 00000000-0000-0000-0000-000000000000; the value given ({} characters) is not one", value.chars().count()),
+            format!(
+                "must be {what}, a GUID such as 00000000-0000-0000-0000-000000000000; the value given ({} characters) is not one",
+                value.chars().count()
+            ),
         ))
     }
 }
 
 fn endpoint(key: &str, value: &str) -> Result<String, ConnectorError> {
     let fix = "give a base URL such as https://graph.microsoft.com (scheme and host, optional port, no path)";
-    let parts = crate::http::split_url(value)
-        .map_err(|_| ConnectorError::config(key, format!("`{value}` is not an http(s) URL: {fix}")))?;
+    let parts = crate::http::split_url(value).map_err(|_| {
+        ConnectorError::config(key, format!("`{value}` is not an http(s) URL: {fix}"))
+    })?;
     if parts.path_and_query != "/" {
-        return Err(ConnectorError::config(key, format!("`{value}` has a path or query: {fix}")));
+        return Err(ConnectorError::config(
+            key,
+            format!("`{value}` has a path or query: {fix}"),
+        ));
     }
     Ok(format!("{}://{}", parts.scheme, parts.authority))
 }
 
 fn parse_backfill(value: &str) -> Result<Backfill, ConnectorError> {
-    let fix = |why: &str| ConnectorError::config(BACKFILL, format!("`{value}` {why}: use a duration such as 24h, 90m or 7d, or an RFC 3339 instant such as 2024-01-01T00:00:00Z"));
+    let fix = |why: &str| {
+        ConnectorError::config(
+            BACKFILL,
+            format!(
+                "`{value}` {why}: use a duration such as 24h, 90m or 7d, or an RFC 3339 instant such as 2024-01-01T00:00:00Z"
+            ),
+        )
+    };
     if let Ok(ts) = Timestamp::parse(value) {
         return Ok(Backfill::Since(ts));
     }
-    let (number, unit) = value.split_at(value.find(|c: char| !c.is_ascii_digit()).unwrap_or(value.len()));
+    let (number, unit) = value.split_at(
+        value
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(value.len()),
+    );
     let n: i64 = number.parse().map_err(|_| fix("is not a duration"))?;
     let secs = match unit {
         "s" => n,
@@ -220,11 +334,21 @@ fn parse_backfill(value: &str) -> Result<Backfill, ConnectorError> {
     Ok(Backfill::Window(secs))
 }
 
-fn page_size(key: &str, value: Option<String>, default: u32, max: u32) -> Result<u32, ConnectorError> {
-    let Some(value) = value else { return Ok(default) };
+fn page_size(
+    key: &str,
+    value: Option<String>,
+    default: u32,
+    max: u32,
+) -> Result<u32, ConnectorError> {
+    let Some(value) = value else {
+        return Ok(default);
+    };
     match value.parse::<u32>() {
         Ok(n) if (1..=max).contains(&n) => Ok(n),
-        _ => Err(ConnectorError::config(key, format!("`{value}` must be a whole number from 1 to {max}"))),
+        _ => Err(ConnectorError::config(
+            key,
+            format!("`{value}` must be a whole number from 1 to {max}"),
+        )),
     }
 }
 
@@ -269,26 +393,46 @@ mod tests {
         let mut c = base();
         c.remove(CLIENT_SECRET);
         let e = Settings::load(&c).unwrap_err();
-        assert!(matches!(&e, ConnectorError::Config { key, message } if key == "client-secret" && message.contains("not set")), "{e:?}");
+        assert!(
+            matches!(&e, ConnectorError::Config { key, message } if key == "client-secret" && message.contains("not set")),
+            "{e:?}"
+        );
 
         let mut c = base();
         c.insert(CLIENT_ID.into(), "my app".into());
         let e = Settings::load(&c).unwrap_err();
-        assert!(matches!(&e, ConnectorError::Config { key, .. } if key == "client-id"), "{e:?}");
+        assert!(
+            matches!(&e, ConnectorError::Config { key, .. } if key == "client-id"),
+            "{e:?}"
+        );
 
         let mut c = base();
-        c.insert(GRAPH_ENDPOINT.into(), "https://graph.microsoft.com/v1.0".into());
+        c.insert(
+            GRAPH_ENDPOINT.into(),
+            "https://graph.microsoft.com/v1.0".into(),
+        );
         let e = Settings::load(&c).unwrap_err();
-        assert!(matches!(&e, ConnectorError::Config { key, message } if key == "graph-endpoint" && message.contains("has a path")), "{e:?}");
+        assert!(
+            matches!(&e, ConnectorError::Config { key, message } if key == "graph-endpoint" && message.contains("has a path")),
+            "{e:?}"
+        );
 
         let mut c = base();
         c.insert(INCIDENTS_PAGE_SIZE.into(), "100".into());
         let e = Settings::load(&c).unwrap_err();
-        assert_eq!(e, ConnectorError::config("incidents-page-size", "`100` must be a whole number from 1 to 50"));
+        assert_eq!(
+            e,
+            ConnectorError::config(
+                "incidents-page-size",
+                "`100` must be a whole number from 1 to 50"
+            )
+        );
 
         let mut c = base();
         c.insert(BACKFILL.into(), "3 weeks".into());
-        assert!(matches!(Settings::load(&c).unwrap_err(), ConnectorError::Config { key, .. } if key == "backfill"));
+        assert!(
+            matches!(Settings::load(&c).unwrap_err(), ConnectorError::Config { key, .. } if key == "backfill")
+        );
     }
 
     #[test]

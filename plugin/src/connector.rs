@@ -22,7 +22,9 @@ pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now(&self) -> Timestamp {
-        let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        let d = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
         Timestamp::from_unix(d.as_secs() as i64, d.subsec_nanos())
     }
 }
@@ -104,7 +106,11 @@ impl<H: HttpClient, C: Clock> Connector<'_, H, C> {
     }
 
     /// GET a Graph URL with a token, refreshing the token once if Graph rejects it.
-    fn graph_get(&mut self, url: &str, collection: Collection) -> Result<Result<Response, u32>, ConnectorError> {
+    fn graph_get(
+        &mut self,
+        url: &str,
+        collection: Collection,
+    ) -> Result<Result<Response, u32>, ConnectorError> {
         for attempt in 0..2 {
             let token = self.token()?;
             let request = Request::get(url)
@@ -121,7 +127,9 @@ impl<H: HttpClient, C: Clock> Connector<'_, H, C> {
                     return Err(ConnectorError::Auth {
                         code: None,
                         error: "invalid_token".into(),
-                        message: format!("Microsoft Graph rejected a freshly issued token ({why}). Check that the login and Graph endpoints belong to the same cloud."),
+                        message: format!(
+                            "Microsoft Graph rejected a freshly issued token ({why}). Check that the login and Graph endpoints belong to the same cloud."
+                        ),
                     });
                 }
                 Failure::TopTooLarge(limit) => return Ok(Err(limit)),
@@ -132,13 +140,31 @@ impl<H: HttpClient, C: Clock> Connector<'_, H, C> {
     }
 
     /// The next page of incidents after `cursor`.
-    pub fn fetch_incidents(&mut self, cursor: Option<&str>, page_size: Option<u32>) -> Result<RecordPage<Incident>, ConnectorError> {
-        self.fetch(Collection::Incidents, cursor, page_size, records::incident_from_raw)
+    pub fn fetch_incidents(
+        &mut self,
+        cursor: Option<&str>,
+        page_size: Option<u32>,
+    ) -> Result<RecordPage<Incident>, ConnectorError> {
+        self.fetch(
+            Collection::Incidents,
+            cursor,
+            page_size,
+            records::incident_from_raw,
+        )
     }
 
     /// The next page of alerts after `cursor`.
-    pub fn fetch_alerts(&mut self, cursor: Option<&str>, page_size: Option<u32>) -> Result<RecordPage<Alert>, ConnectorError> {
-        self.fetch(Collection::Alerts, cursor, page_size, records::alert_from_raw)
+    pub fn fetch_alerts(
+        &mut self,
+        cursor: Option<&str>,
+        page_size: Option<u32>,
+    ) -> Result<RecordPage<Alert>, ConnectorError> {
+        self.fetch(
+            Collection::Alerts,
+            cursor,
+            page_size,
+            records::alert_from_raw,
+        )
     }
 
     fn fetch<T: Versioned>(
@@ -156,10 +182,19 @@ impl<H: HttpClient, C: Clock> Connector<'_, H, C> {
             }),
         };
         let (configured, max) = match collection {
-            Collection::Incidents => (self.settings.incidents_page_size, crate::config::INCIDENTS_MAX_PAGE),
-            Collection::Alerts => (self.settings.alerts_page_size, crate::config::ALERTS_MAX_PAGE),
+            Collection::Incidents => (
+                self.settings.incidents_page_size,
+                crate::config::INCIDENTS_MAX_PAGE,
+            ),
+            Collection::Alerts => (
+                self.settings.alerts_page_size,
+                crate::config::ALERTS_MAX_PAGE,
+            ),
         };
-        let mut top = page_size.unwrap_or(configured).clamp(1, max).min(cursor.top_limit.unwrap_or(u32::MAX));
+        let mut top = page_size
+            .unwrap_or(configured)
+            .clamp(1, max)
+            .min(cursor.top_limit.unwrap_or(u32::MAX));
         let graph = self.settings.graph_endpoint.clone();
         let resp = loop {
             let url = match &cursor.scan {
@@ -175,26 +210,46 @@ impl<H: HttpClient, C: Clock> Connector<'_, H, C> {
                     cursor.top_limit = Some(limit);
                 }
                 Err(limit) => {
-                    return Err(ConnectorError::invalid(400, format!(
-                        "Microsoft Graph says the {} page limit is {limit}, but the request already asked for {top} or followed the service's own nextLink",
-                        collection.noun()
-                    )));
+                    return Err(ConnectorError::invalid(
+                        400,
+                        format!(
+                            "Microsoft Graph says the {} page limit is {limit}, but the request already asked for {top} or followed the service's own nextLink",
+                            collection.noun()
+                        ),
+                    ));
                 }
             }
         };
         let page: Page = serde_json::from_slice(&resp.body).map_err(|e| {
-            ConnectorError::invalid(200, format!("the {} page is not valid Graph JSON: {e}; the cursor did not move", collection.noun()))
+            ConnectorError::invalid(
+                200,
+                format!(
+                    "the {} page is not valid Graph JSON: {e}; the cursor did not move",
+                    collection.noun()
+                ),
+            )
         })?;
         let Some(items) = page.value else {
-            return Err(ConnectorError::invalid(200, format!("the {} page has no `value` array; the cursor did not move", collection.noun())));
+            return Err(ConnectorError::invalid(
+                200,
+                format!(
+                    "the {} page has no `value` array; the cursor did not move",
+                    collection.noun()
+                ),
+            ));
         };
         if cursor.scan.is_none() {
-            cursor.scan = Some(Scan { next_link: String::new(), emitted: Default::default() });
+            cursor.scan = Some(Scan {
+                next_link: String::new(),
+                emitted: Default::default(),
+            });
         }
         let mut out = Vec::with_capacity(items.len());
         for raw in items {
             let record = parse(raw.get()).map_err(|e| match e {
-                ConnectorError::InvalidResponse { message, .. } => ConnectorError::invalid(200, format!("{message}; the cursor did not move")),
+                ConnectorError::InvalidResponse { message, .. } => {
+                    ConnectorError::invalid(200, format!("{message}; the cursor did not move"))
+                }
                 other => other,
             })?;
             if cursor.admit(record.id(), record.version()) {
@@ -204,9 +259,19 @@ impl<H: HttpClient, C: Clock> Connector<'_, H, C> {
         }
         let more = match page.next_link {
             Some(link) => {
-                let previous = cursor.scan.as_ref().map(|s| s.next_link.as_str()).unwrap_or_default();
+                let previous = cursor
+                    .scan
+                    .as_ref()
+                    .map(|s| s.next_link.as_str())
+                    .unwrap_or_default();
                 if link == previous {
-                    return Err(ConnectorError::invalid(200, format!("Microsoft Graph returned the same {} nextLink twice; stopping instead of looping", collection.noun())));
+                    return Err(ConnectorError::invalid(
+                        200,
+                        format!(
+                            "Microsoft Graph returned the same {} nextLink twice; stopping instead of looping",
+                            collection.noun()
+                        ),
+                    ));
                 }
                 cursor.scan.as_mut().expect("scan set above").next_link = link;
                 true
@@ -216,6 +281,10 @@ impl<H: HttpClient, C: Clock> Connector<'_, H, C> {
                 false
             }
         };
-        Ok(RecordPage { records: out, next_cursor: cursor.encode(), more })
+        Ok(RecordPage {
+            records: out,
+            next_cursor: cursor.encode(),
+            more,
+        })
     }
 }

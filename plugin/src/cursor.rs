@@ -41,13 +41,24 @@ pub struct Scan {
 impl Cursor {
     /// A cursor for the first poll, starting at `since`.
     pub fn starting_at(since: Timestamp) -> Self {
-        Cursor { v: VERSION, watermark: since.canonical(), boundary: BTreeMap::new(), scan: None, top_limit: None }
+        Cursor {
+            v: VERSION,
+            watermark: since.canonical(),
+            boundary: BTreeMap::new(),
+            scan: None,
+            top_limit: None,
+        }
     }
 
     /// Reads a cursor the host stored.
     pub fn decode(text: &str) -> Result<Self, ConnectorError> {
         let bad = |why: String| {
-            ConnectorError::config("cursor", format!("the stored cursor cannot be used ({why}); delete this tenant's state to backfill again"))
+            ConnectorError::config(
+                "cursor",
+                format!(
+                    "the stored cursor cannot be used ({why}); delete this tenant's state to backfill again"
+                ),
+            )
         };
         let cursor: Cursor = serde_json::from_str(text).map_err(|e| bad(e.to_string()))?;
         if cursor.v != VERSION {
@@ -98,8 +109,11 @@ impl Cursor {
             .filter(|n| *n > old)
             .unwrap_or(old);
         let newest_text = newest.canonical();
-        let mut boundary: BTreeMap<String, String> =
-            if newest == old { std::mem::take(&mut self.boundary) } else { BTreeMap::new() };
+        let mut boundary: BTreeMap<String, String> = if newest == old {
+            std::mem::take(&mut self.boundary)
+        } else {
+            BTreeMap::new()
+        };
         boundary.extend(scan.emitted.into_iter().filter(|(_, v)| *v == newest_text));
         self.watermark = newest_text;
         self.boundary = boundary;
@@ -117,12 +131,18 @@ mod tests {
     #[test]
     fn boundary_records_are_not_emitted_twice_but_newer_versions_are() {
         let mut c = Cursor::starting_at(ts("2024-01-01T00:00:00Z"));
-        c.scan = Some(Scan { next_link: String::new(), emitted: BTreeMap::new() });
+        c.scan = Some(Scan {
+            next_link: String::new(),
+            emitted: BTreeMap::new(),
+        });
         assert!(c.admit("a", ts("2024-01-02T00:00:00.5Z")));
         c.record("a", ts("2024-01-02T00:00:00.5Z"));
         c.record("b", ts("2024-01-02T00:00:00.50Z"));
         c.record("c", ts("2024-01-01T12:00:00Z"));
-        assert!(!c.admit("a", ts("2024-01-02T00:00:00.5000000Z")), "same version, other spelling");
+        assert!(
+            !c.admit("a", ts("2024-01-02T00:00:00.5000000Z")),
+            "same version, other spelling"
+        );
         c.finish_scan();
         assert_eq!(c.watermark, "2024-01-02T00:00:00.5000000Z");
         assert_eq!(c.boundary.keys().collect::<Vec<_>>(), vec!["a", "b"]);
@@ -131,15 +151,24 @@ mod tests {
         assert!(!c.admit("a", ts("2024-01-02T00:00:00.5Z")));
         assert!(!c.admit("b", ts("2024-01-02T00:00:00.5Z")));
         assert!(c.admit("d", ts("2024-01-02T00:00:00.5Z")));
-        assert!(c.admit("a", ts("2024-01-02T00:00:00.5000001Z")), "an update is a new version");
-        assert!(!c.admit("c", ts("2024-01-01T12:00:00Z")), "older than the watermark: the server ignored $filter");
+        assert!(
+            c.admit("a", ts("2024-01-02T00:00:00.5000001Z")),
+            "an update is a new version"
+        );
+        assert!(
+            !c.admit("c", ts("2024-01-01T12:00:00Z")),
+            "older than the watermark: the server ignored $filter"
+        );
     }
 
     #[test]
     fn an_empty_scan_keeps_watermark_and_boundary() {
         let mut c = Cursor::starting_at(ts("2024-01-01T00:00:00Z"));
         c.boundary.insert("x".into(), c.watermark.clone());
-        c.scan = Some(Scan { next_link: String::new(), emitted: BTreeMap::new() });
+        c.scan = Some(Scan {
+            next_link: String::new(),
+            emitted: BTreeMap::new(),
+        });
         c.finish_scan();
         assert_eq!(c.watermark, "2024-01-01T00:00:00.0000000Z");
         assert_eq!(c.boundary.len(), 1);
@@ -149,8 +178,16 @@ mod tests {
     fn round_trip_and_bad_cursors() {
         let c = Cursor::starting_at(ts("2024-01-01T00:00:00Z"));
         assert_eq!(Cursor::decode(&c.encode()).unwrap(), c);
-        assert!(matches!(Cursor::decode("{"), Err(ConnectorError::Config { key, .. }) if key == "cursor"));
-        assert!(matches!(Cursor::decode(r#"{"v":9,"watermark":"2024-01-01T00:00:00Z"}"#), Err(ConnectorError::Config { .. })));
-        assert!(matches!(Cursor::decode(r#"{"v":1,"watermark":"nope"}"#), Err(ConnectorError::Config { .. })));
+        assert!(
+            matches!(Cursor::decode("{"), Err(ConnectorError::Config { key, .. }) if key == "cursor")
+        );
+        assert!(matches!(
+            Cursor::decode(r#"{"v":9,"watermark":"2024-01-01T00:00:00Z"}"#),
+            Err(ConnectorError::Config { .. })
+        ));
+        assert!(matches!(
+            Cursor::decode(r#"{"v":1,"watermark":"nope"}"#),
+            Err(ConnectorError::Config { .. })
+        ));
     }
 }
