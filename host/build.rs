@@ -44,19 +44,10 @@ fn main() {
     ] {
         cmd.env_remove(var);
     }
-    let status = cmd
-        .status()
-        .expect("run cargo to build the connector component");
-    assert!(
-        status.success(),
-        "building the Defender connector component (wasm32-wasip2) failed; see the errors above"
-    );
+    let status = cmd.status().expect("run cargo to build the connector component");
+    assert!(status.success(), "building the Defender connector component (wasm32-wasip2) failed; see the errors above");
     let wasm = target_dir.join("wasm32-wasip2/component/defender_connector.wasm");
-    assert!(
-        wasm.exists(),
-        "the component was not produced at {}",
-        wasm.display()
-    );
+    assert!(wasm.exists(), "the component was not produced at {}", wasm.display());
     println!("cargo:rustc-env=DEFENDER_COMPONENT_PATH={}", wasm.display());
 }
 
@@ -72,23 +63,14 @@ fn workspace_target_dir() -> PathBuf {
 /// Installs the wasm32-wasip2 standard library through rustup when it is missing.
 fn ensure_wasm_target() {
     let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
-    let sysroot = Command::new(&rustc)
-        .args(["--print", "sysroot"])
-        .output()
-        .expect("run rustc --print sysroot");
+    let sysroot = Command::new(&rustc).args(["--print", "sysroot"]).output().expect("run rustc --print sysroot");
     let sysroot = String::from_utf8_lossy(&sysroot.stdout).trim().to_string();
-    if Path::new(&sysroot)
-        .join("lib/rustlib/wasm32-wasip2")
-        .exists()
-    {
+    if Path::new(&sysroot).join("lib/rustlib/wasm32-wasip2").exists() {
         return;
     }
     println!("cargo:warning=installing the wasm32-wasip2 target with rustup (one time)");
-    let ok = Command::new("rustup")
-        .args(["target", "add", "wasm32-wasip2"])
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
+    let ok =
+        Command::new("rustup").args(["target", "add", "wasm32-wasip2"]).status().map(|s| s.success()).unwrap_or(false);
     assert!(
         ok,
         "the wasm32-wasip2 target is missing and `rustup target add wasm32-wasip2` failed; run it by hand, then build again"

@@ -12,9 +12,7 @@ use std::sync::{Arc, OnceLock};
 
 /// A Microsoft fixture body, read unchanged from `../shared/fixtures/graph`.
 pub fn fixture(name: &str) -> String {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/fixtures/graph")
-        .join(name);
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/graph").join(name);
     std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("fixture {} is required by this test: {e}", path.display()))
 }
@@ -39,12 +37,7 @@ pub fn runtime() -> (Arc<Runtime>, Arc<LoadedConnector>) {
 }
 
 /// A tenant config pointing at the emulator, with extra settings.
-pub fn tenant(
-    name: &str,
-    data: &TenantData,
-    emulator: &Emulator,
-    extra: &[(&str, &str)],
-) -> TenantConfig {
+pub fn tenant(name: &str, data: &TenantData, emulator: &Emulator, extra: &[(&str, &str)]) -> TenantConfig {
     let mut t = connector_host::demo::emulated_tenant(name, data, &emulator.base_url());
     for (k, v) in extra {
         t.settings.insert(k.to_string(), v.to_string());
@@ -78,13 +71,7 @@ impl World {
             checkpoints: CheckpointStore::new(dir.path().join("state")),
             sink,
         });
-        World {
-            emulator,
-            dir,
-            runtime,
-            connector,
-            poller,
-        }
+        World { emulator, dir, runtime, connector, poller }
     }
 
     /// Checks a tenant config against the connector.
@@ -102,17 +89,12 @@ impl World {
         std::fs::read_to_string(self.dir.path().join("out.ndjson"))
             .unwrap_or_default()
             .lines()
-            .map(|l| {
-                serde_json::from_str(l)
-                    .unwrap_or_else(|e| panic!("output line is not JSON ({e}): {l}"))
-            })
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("output line is not JSON ({e}): {l}")))
             .collect()
     }
 
     /// The stored cursor of a tenant's stream.
     pub fn cursor(&self, tenant: &str, kind: &str) -> Option<String> {
-        CheckpointStore::new(self.dir.path().join("state"))
-            .load(tenant, kind)
-            .unwrap()
+        CheckpointStore::new(self.dir.path().join("state")).load(tenant, kind).unwrap()
     }
 }

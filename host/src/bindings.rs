@@ -14,6 +14,6 @@ wasmtime::component::bindgen!({
 });
 
 pub use redcarbon::connector::types::{
-    Alert, AlertPage, AuthInfo, ConnectorError, ConnectorInfo, EvidenceSummary, FetchRequest,
-    Incident, IncidentPage, Timestamp,
+    Alert, AlertPage, AuthInfo, ConnectorError, ConnectorInfo, EvidenceSummary, FetchRequest, Incident, IncidentPage,
+    Timestamp,
 };

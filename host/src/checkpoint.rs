@@ -53,14 +53,7 @@ mod tests {
         assert_eq!(store.load("t", "incidents").unwrap(), None);
         store.save("t", "incidents", "one").unwrap();
         store.save("t", "incidents", "two").unwrap();
-        assert_eq!(
-            store.load("t", "incidents").unwrap().as_deref(),
-            Some("two")
-        );
-        assert_eq!(
-            std::fs::read_dir(dir.path().join("t")).unwrap().count(),
-            1,
-            "no temporary files left"
-        );
+        assert_eq!(store.load("t", "incidents").unwrap().as_deref(), Some("two"));
+        assert_eq!(std::fs::read_dir(dir.path().join("t")).unwrap().count(), 1, "no temporary files left");
     }
 }

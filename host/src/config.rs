@@ -48,11 +48,7 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits {
-            memory_mib: 128,
-            poll_timeout_secs: 300,
-            cpu_ms: 60_000,
-        }
+        Limits { memory_mib: 128, poll_timeout_secs: 300, cpu_ms: 60_000 }
     }
 }
 
@@ -143,15 +139,10 @@ fn default_interval() -> u64 {
 impl HostConfig {
     /// Reads, parses and checks a config file; relative paths become relative to its folder.
     pub fn load(path: &Path) -> Result<HostConfig, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
         let mut config = HostConfig::parse(&text).map_err(|e| match e {
-            ConfigError::Parse { message, .. } => ConfigError::Parse {
-                path: path.to_path_buf(),
-                message,
-            },
+            ConfigError::Parse { message, .. } => ConfigError::Parse { path: path.to_path_buf(), message },
             other => other,
         })?;
         let base = path.parent().unwrap_or(Path::new("."));
@@ -167,24 +158,17 @@ impl HostConfig {
 
     /// Parses and checks config text.
     pub fn parse(text: &str) -> Result<HostConfig, ConfigError> {
-        let config: HostConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
-            path: PathBuf::from("(text)"),
-            message: e.to_string(),
-        })?;
+        let config: HostConfig = toml::from_str(text)
+            .map_err(|e| ConfigError::Parse { path: PathBuf::from("(text)"), message: e.to_string() })?;
         config.check()?;
         Ok(config)
     }
 
     fn check(&self) -> Result<(), ConfigError> {
         if self.concurrency == 0 {
-            return Err(ConfigError::Invalid(
-                "concurrency must be at least 1".into(),
-            ));
+            return Err(ConfigError::Invalid("concurrency must be at least 1".into()));
         }
-        if self.limits.memory_mib < 16
-            || self.limits.poll_timeout_secs == 0
-            || self.limits.cpu_ms < 10
-        {
+        if self.limits.memory_mib < 16 || self.limits.poll_timeout_secs == 0 || self.limits.cpu_ms < 10 {
             return Err(ConfigError::Invalid(
                 "limits are too small: memory_mib ≥ 16, poll_timeout_secs ≥ 1 and cpu_ms ≥ 10 are needed for any call to run".into(),
             ));
@@ -193,14 +177,14 @@ impl HostConfig {
         for t in &self.tenants {
             let valid = !t.name.is_empty()
                 && t.name.len() <= 64
-                && t.name
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+                && t.name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
                 && !t.name.starts_with('.');
             if !valid {
                 return Err(ConfigError::Tenant {
                     tenant: t.name.clone(),
-                    message: "name must be 1–64 letters, digits, `-`, `_` or `.` (it names state files and output keys)".into(),
+                    message:
+                        "name must be 1–64 letters, digits, `-`, `_` or `.` (it names state files and output keys)"
+                            .into(),
                 });
             }
             if !names.insert(t.name.as_str()) {
@@ -268,26 +252,12 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.tenants.len(), 2);
-        assert_eq!(
-            c.limits,
-            Limits {
-                memory_mib: 64,
-                ..Limits::default()
-            }
-        );
+        assert_eq!(c.limits, Limits { memory_mib: 64, ..Limits::default() });
         assert_eq!(c.concurrency, 16);
         assert!(!format!("{c:?}").contains("inline-value"));
         let f = c.tenant("fabrikam").unwrap();
-        assert_eq!(
-            f.resolve_secrets().unwrap()["client-secret"].expose(),
-            "inline-value"
-        );
-        let e = c
-            .tenant("contoso")
-            .unwrap()
-            .resolve_secrets()
-            .unwrap_err()
-            .to_string();
+        assert_eq!(f.resolve_secrets().unwrap()["client-secret"].expose(), "inline-value");
+        let e = c.tenant("contoso").unwrap().resolve_secrets().unwrap_err().to_string();
         assert_eq!(
             e,
             "tenant `contoso`: secret `client-secret` comes from environment variable CONTOSO_SECRET, which is not set"
@@ -298,13 +268,9 @@ mod tests {
     fn typos_and_bad_names_are_errors() {
         let e = HostConfig::parse("concurency = 3").unwrap_err().to_string();
         assert!(e.contains("unknown field `concurency`"), "{e}");
-        let e = HostConfig::parse("[[tenant]]\nname = \"a/b\"")
-            .unwrap_err()
-            .to_string();
+        let e = HostConfig::parse("[[tenant]]\nname = \"a/b\"").unwrap_err().to_string();
         assert!(e.starts_with("tenant `a/b`: name must be"), "{e}");
-        let e = HostConfig::parse("[[tenant]]\nname = \"a\"\n[[tenant]]\nname = \"a\"")
-            .unwrap_err()
-            .to_string();
+        let e = HostConfig::parse("[[tenant]]\nname = \"a\"\n[[tenant]]\nname = \"a\"").unwrap_err().to_string();
         assert_eq!(e, "tenant `a`: appears twice; tenant names must be unique");
     }
 }

@@ -31,19 +31,11 @@ impl TestReport {
 }
 
 fn check(name: &str, ok: bool, detail: impl Into<String>) -> Check {
-    Check {
-        name: name.into(),
-        ok,
-        detail: detail.into(),
-    }
+    Check { name: name.into(), ok, detail: detail.into() }
 }
 
 /// Runs the connection test for one tenant.
-pub async fn run(
-    runtime: &Runtime,
-    connector: &LoadedConnector,
-    tenant: &PreparedTenant,
-) -> TestReport {
+pub async fn run(runtime: &Runtime, connector: &LoadedConnector, tenant: &PreparedTenant) -> TestReport {
     let mut checks = Vec::new();
     let mut session = match runtime.session(connector, tenant).await {
         Ok(s) => s,
@@ -63,50 +55,32 @@ pub async fn run(
             return TestReport { checks };
         }
     };
-    checks.push(check(
-        "Sign in",
-        true,
-        format!("token issued, valid for {} s", auth.expires_in_seconds),
-    ));
+    checks.push(check("Sign in", true, format!("token issued, valid for {} s", auth.expires_in_seconds)));
     // Only permissions of the API this token is for can be seen in it.
-    let graph: Vec<_> = connector
-        .info
-        .permissions
-        .iter()
-        .filter(|p| p.api == "Microsoft Graph")
-        .collect();
-    let missing: Vec<_> = graph
-        .iter()
-        .filter(|p| !auth.roles.contains(&p.name))
-        .collect();
+    let graph: Vec<_> = connector.info.permissions.iter().filter(|p| p.api == "Microsoft Graph").collect();
+    let missing: Vec<_> = graph.iter().filter(|p| !auth.roles.contains(&p.name)).collect();
     if auth.roles.is_empty() {
         checks.push(check("Permissions", false,
             "the token carries no application permissions: admin consent has not been granted. In the app registration, open API permissions and click \"Grant admin consent\"."));
     } else if missing.is_empty() {
+        checks.push(check("Permissions", true, format!("granted: {}", auth.roles.join(", "))));
+    } else {
+        let list: Vec<String> = missing.iter().map(|p| format!("{} (to {})", p.name, p.reason)).collect();
         checks.push(check(
             "Permissions",
-            true,
-            format!("granted: {}", auth.roles.join(", ")),
+            false,
+            format!(
+                "missing Microsoft Graph application permission(s): {}; add them and grant admin consent",
+                list.join("; ")
+            ),
         ));
-    } else {
-        let list: Vec<String> = missing
-            .iter()
-            .map(|p| format!("{} (to {})", p.name, p.reason))
-            .collect();
-        checks.push(check("Permissions", false, format!("missing Microsoft Graph application permission(s): {}; add them and grant admin consent", list.join("; "))));
     }
-    let probe = FetchRequest {
-        cursor: None,
-        page_size: Some(1),
-    };
+    let probe = FetchRequest { cursor: None, page_size: Some(1) };
     match session.fetch_incidents(&probe).await {
         Ok(Ok(page)) => checks.push(check(
             "Read incidents",
             true,
-            format!(
-                "{} incident(s) in the first page of the backfill window",
-                page.incidents.len()
-            ),
+            format!("{} incident(s) in the first page of the backfill window", page.incidents.len()),
         )),
         Ok(Err(e)) => checks.push(check("Read incidents", false, explain(&e))),
         Err(e) => checks.push(check("Read incidents", false, e.to_string())),
@@ -115,10 +89,7 @@ pub async fn run(
         Ok(Ok(page)) => checks.push(check(
             "Read alerts",
             true,
-            format!(
-                "{} alert(s) in the first page of the backfill window",
-                page.alerts.len()
-            ),
+            format!("{} alert(s) in the first page of the backfill window", page.alerts.len()),
         )),
         Ok(Err(e)) => checks.push(check("Read alerts", false, explain(&e))),
         Err(e) => checks.push(check("Read alerts", false, e.to_string())),
@@ -128,17 +99,10 @@ pub async fn run(
 
 /// The checklist as text, one check per line.
 pub fn render(tenant: &str, connector: &LoadedConnector, report: &TestReport) -> String {
-    let mut out = format!(
-        "Connection test for tenant `{tenant}` ({} {})\n",
-        connector.info.name, connector.info.version
-    );
+    let mut out =
+        format!("Connection test for tenant `{tenant}` ({} {})\n", connector.info.name, connector.info.version);
     for c in &report.checks {
-        out.push_str(&format!(
-            "  [{}] {}: {}\n",
-            if c.ok { " ok " } else { "FAIL" },
-            c.name,
-            c.detail
-        ));
+        out.push_str(&format!("  [{}] {}: {}\n", if c.ok { " ok " } else { "FAIL" }, c.name, c.detail));
     }
     let failed = report.checks.iter().filter(|c| !c.ok).count();
     out.push_str(&if failed == 0 {

@@ -18,16 +18,7 @@ pub const DEFENDER_COMPONENT: &[u8] = include_bytes!(env!("DEFENDER_COMPONENT_PA
 /// Path of the component file the host embedded (tests load it from here).
 pub const DEFENDER_COMPONENT_PATH: &str = env!("DEFENDER_COMPONENT_PATH");
 
-const NAMES: &[&str] = &[
-    "contoso",
-    "fabrikam",
-    "northwind",
-    "tailspin",
-    "woodgrove",
-    "adatum",
-    "litware",
-    "proseware",
-];
+const NAMES: &[&str] = &["contoso", "fabrikam", "northwind", "tailspin", "woodgrove", "adatum", "litware", "proseware"];
 
 /// Config of one emulated tenant pointing at `base` (plain http is allowed only for this loopback emulator).
 pub fn emulated_tenant(name: &str, data: &graph_emulator::TenantData, base: &str) -> TenantConfig {
@@ -40,10 +31,7 @@ pub fn emulated_tenant(name: &str, data: &graph_emulator::TenantData, base: &str
             ("login-endpoint".to_string(), base.to_string()),
             ("graph-endpoint".to_string(), base.to_string()),
         ]),
-        secrets: BTreeMap::from([(
-            "client-secret".to_string(),
-            SecretSource::Inline(data.client_secret.clone()),
-        )]),
+        secrets: BTreeMap::from([("client-secret".to_string(), SecretSource::Inline(data.client_secret.clone()))]),
     }
 }
 
@@ -90,27 +78,18 @@ pub async fn run(tenants: usize, incidents: usize, output: Option<PathBuf>) -> a
         DEFENDER_COMPONENT.len() / 1024,
         compile.elapsed().as_millis()
     );
-    let prepared = configs
-        .iter()
-        .map(|c| runtime.prepare(&connector, c).map(Arc::new))
-        .collect::<Result<Vec<_>, _>>()?;
+    let prepared =
+        configs.iter().map(|c| runtime.prepare(&connector, c).map(Arc::new)).collect::<Result<Vec<_>, _>>()?;
     let sink = Arc::new(RecordSink::file(&output)?);
-    let poller = Arc::new(Poller {
-        runtime,
-        connector,
-        checkpoints: CheckpointStore::new(work.join("state")),
-        sink,
-    });
+    let poller = Arc::new(Poller { runtime, connector, checkpoints: CheckpointStore::new(work.join("state")), sink });
 
     println!("\nPoll 1: first run, backfilling the last 24 h");
     let t = Instant::now();
     let reports = poller.poll_all(&prepared, 16).await;
     print_reports(&reports, t.elapsed());
 
-    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&output)?
-        .lines()
-        .map(serde_json::from_str)
-        .collect::<Result<_, _>>()?;
+    let lines: Vec<serde_json::Value> =
+        std::fs::read_to_string(&output)?.lines().map(serde_json::from_str).collect::<Result<_, _>>()?;
     print_severities(&lines);
     println!(
         "\nA few records (NDJSON schema {}; `raw` holds Microsoft's full JSON and is left out here):",
@@ -118,19 +97,10 @@ pub async fn run(tenants: usize, incidents: usize, output: Option<PathBuf>) -> a
     );
     let picks = [
         lines.iter().find(|l| {
-            l["kind"] == "incident"
-                && l["severity"] == "high"
-                && l["alert_ids"].as_array().is_some_and(|a| a.len() > 1)
+            l["kind"] == "incident" && l["severity"] == "high" && l["alert_ids"].as_array().is_some_and(|a| a.len() > 1)
         }),
-        lines
-            .iter()
-            .find(|l| l["kind"] == "incident" && l["severity"] == "unknownFutureValue"),
-        lines.iter().find(|l| {
-            l["kind"] == "alert"
-                && l["evidence"]["users"]
-                    .as_array()
-                    .is_some_and(|a| !a.is_empty())
-        }),
+        lines.iter().find(|l| l["kind"] == "incident" && l["severity"] == "unknownFutureValue"),
+        lines.iter().find(|l| l["kind"] == "alert" && l["evidence"]["users"].as_array().is_some_and(|a| !a.is_empty())),
     ];
     for line in picks.into_iter().flatten() {
         let mut shown = line.clone();
@@ -144,11 +114,7 @@ pub async fn run(tenants: usize, incidents: usize, output: Option<PathBuf>) -> a
     // Analysts work incidents in the portal; the next poll must bring exactly those changes.
     let touched: Vec<String> = lines
         .iter()
-        .filter(|l| {
-            l["kind"] == "incident"
-                && l["tenant"] == tenant_name(0).as_str()
-                && l["status"] == "active"
-        })
+        .filter(|l| l["kind"] == "incident" && l["tenant"] == tenant_name(0).as_str() && l["status"] == "active")
         .take(3)
         .filter_map(|l| l["id"].as_str().map(String::from))
         .collect();
@@ -175,16 +141,9 @@ pub async fn run(tenants: usize, incidents: usize, output: Option<PathBuf>) -> a
 }
 
 fn print_reports(reports: &[TenantReport], elapsed: std::time::Duration) {
-    println!(
-        "  {:<12} {:>9} {:>7} {:>6}  result",
-        "tenant", "incidents", "alerts", "pages"
-    );
+    println!("  {:<12} {:>9} {:>7} {:>6}  result", "tenant", "incidents", "alerts", "pages");
     for r in reports {
-        let result = if r.ok() {
-            "ok".to_string()
-        } else {
-            format!("FAILED: {}", crate::poll::first_error(r))
-        };
+        let result = if r.ok() { "ok".to_string() } else { format!("FAILED: {}", crate::poll::first_error(r)) };
         println!(
             "  {:<12} {:>9} {:>7} {:>6}  {}",
             r.tenant,
@@ -194,25 +153,15 @@ fn print_reports(reports: &[TenantReport], elapsed: std::time::Duration) {
             result
         );
     }
-    println!(
-        "  ({} tenants polled concurrently in {} ms)",
-        reports.len(),
-        elapsed.as_millis()
-    );
+    println!("  ({} tenants polled concurrently in {} ms)", reports.len(), elapsed.as_millis());
 }
 
 fn print_severities(lines: &[serde_json::Value]) {
     let mut counts: BTreeMap<(u64, String), usize> = BTreeMap::new();
     for l in lines.iter().filter(|l| l["kind"] == "incident") {
-        let key = (
-            l["score"].as_u64().unwrap_or(0),
-            l["severity"].as_str().unwrap_or("").to_string(),
-        );
+        let key = (l["score"].as_u64().unwrap_or(0), l["severity"].as_str().unwrap_or("").to_string());
         *counts.entry(key).or_default() += 1;
     }
-    let parts: Vec<String> = counts
-        .iter()
-        .map(|((score, sev), n)| format!("{sev}→{score}: {n}"))
-        .collect();
+    let parts: Vec<String> = counts.iter().map(|((score, sev), n)| format!("{sev}→{score}: {n}")).collect();
     println!("  incidents by severity → score: {}", parts.join(", "));
 }

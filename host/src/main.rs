@@ -66,10 +66,7 @@ enum Command {
 fn init_logs(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
 }
 
 #[tokio::main]
@@ -77,15 +74,9 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         #[cfg(feature = "demo")]
-        Command::Demo {
-            tenants,
-            incidents,
-            output,
-        } => {
+        Command::Demo { tenants, incidents, output } => {
             init_logs("warn");
-            connector_host::demo::run(tenants, incidents, output)
-                .await
-                .map(|_| true)
+            connector_host::demo::run(tenants, incidents, output).await.map(|_| true)
         }
         Command::Run { config, once } => {
             init_logs("info");
@@ -110,13 +101,9 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn load_component(
-    runtime: &Runtime,
-    config: Option<&HostConfig>,
-) -> anyhow::Result<LoadedConnector> {
+async fn load_component(runtime: &Runtime, config: Option<&HostConfig>) -> anyhow::Result<LoadedConnector> {
     let bytes = match config.and_then(|c| c.component.clone()) {
-        Some(path) => std::fs::read(&path)
-            .with_context(|| format!("cannot read component {}", path.display()))?,
+        Some(path) => std::fs::read(&path).with_context(|| format!("cannot read component {}", path.display()))?,
         None => embedded_component()?,
     };
     Ok(runtime.load(&bytes).await?)
@@ -141,21 +128,11 @@ async fn run(config_path: PathBuf, once: bool) -> anyhow::Result<bool> {
     }
     let runtime = Arc::new(Runtime::new(config.limits.clone())?);
     let connector = Arc::new(load_component(&runtime, Some(&config)).await?);
-    let tenants = config
-        .tenants
-        .iter()
-        .map(|t| runtime.prepare(&connector, t).map(Arc::new))
-        .collect::<Result<Vec<_>, _>>()?;
-    let sink = Arc::new(
-        RecordSink::open(&config.output)
-            .with_context(|| format!("cannot open output {}", config.output))?,
-    );
-    let poller = Arc::new(Poller {
-        runtime,
-        connector,
-        checkpoints: CheckpointStore::new(&config.state_dir),
-        sink,
-    });
+    let tenants =
+        config.tenants.iter().map(|t| runtime.prepare(&connector, t).map(Arc::new)).collect::<Result<Vec<_>, _>>()?;
+    let sink =
+        Arc::new(RecordSink::open(&config.output).with_context(|| format!("cannot open output {}", config.output))?);
+    let poller = Arc::new(Poller { runtime, connector, checkpoints: CheckpointStore::new(&config.state_dir), sink });
     loop {
         let reports = poller.poll_all(&tenants, config.concurrency).await;
         let all_ok = reports.iter().all(|r| r.ok());
@@ -182,8 +159,8 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("install SIGTERM handler");
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("install SIGTERM handler");
         tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
     }
     #[cfg(not(unix))]
@@ -194,11 +171,7 @@ async fn shutdown_signal() {
 fn render_summary(reports: &[poll::TenantReport]) -> String {
     let mut out = String::from("tenant                 incidents    alerts   time  result\n");
     for r in reports {
-        let result = if r.ok() {
-            "ok".to_string()
-        } else {
-            format!("FAILED: {}", poll::first_error(r))
-        };
+        let result = if r.ok() { "ok".to_string() } else { format!("FAILED: {}", poll::first_error(r)) };
         out.push_str(&format!(
             "{:<20} {:>11} {:>9} {:>5.1}s  {}\n",
             r.tenant,
@@ -217,31 +190,19 @@ async fn test(config_path: PathBuf, tenant: String) -> anyhow::Result<bool> {
     let config = HostConfig::load(&config_path)?;
     let Some(tenant_config) = config.tenant(&tenant) else {
         let names: Vec<_> = config.tenants.iter().map(|t| t.name.as_str()).collect();
-        bail!(
-            "no tenant `{tenant}` in {}; tenants: {}",
-            config_path.display(),
-            names.join(", ")
-        );
+        bail!("no tenant `{tenant}` in {}; tenants: {}", config_path.display(), names.join(", "));
     };
     let runtime = Runtime::new(config.limits.clone())?;
     let connector = load_component(&runtime, Some(&config)).await?;
     let prepared = runtime.prepare(&connector, tenant_config)?;
     let report = connector_host::connection_test::run(&runtime, &connector, &prepared).await;
-    print!(
-        "{}",
-        connector_host::connection_test::render(&tenant, &connector, &report)
-    );
+    print!("{}", connector_host::connection_test::render(&tenant, &connector, &report));
     Ok(report.passed())
 }
 
 async fn describe(config_path: Option<PathBuf>) -> anyhow::Result<()> {
     let config = config_path.map(|p| HostConfig::load(&p)).transpose()?;
-    let runtime = Runtime::new(
-        config
-            .as_ref()
-            .map(|c| c.limits.clone())
-            .unwrap_or_default(),
-    )?;
+    let runtime = Runtime::new(config.as_ref().map(|c| c.limits.clone()).unwrap_or_default())?;
     let c = load_component(&runtime, config.as_ref()).await?;
     let info = &c.info;
     println!("{} {}", info.name, info.version);

@@ -92,17 +92,12 @@ struct AlertLine<'a> {
 /// Canonical RFC 3339 text of a WIT timestamp (UTC, 7 fractional digits).
 pub fn format_timestamp(t: &Timestamp) -> String {
     let dt = chrono::DateTime::<chrono::Utc>::from_timestamp(t.seconds, 0).unwrap_or_default();
-    format!(
-        "{}.{:07}Z",
-        dt.format("%Y-%m-%dT%H:%M:%S"),
-        t.nanoseconds / 100
-    )
+    format!("{}.{:07}Z", dt.format("%Y-%m-%dT%H:%M:%S"), t.nanoseconds / 100)
 }
 
 fn raw_json(raw: &str, id: &str) -> anyhow::Result<Box<RawValue>> {
-    let value: &RawValue = serde_json::from_str(raw).map_err(|e| {
-        anyhow::anyhow!("record {id}: the connector's raw payload is not JSON: {e}")
-    })?;
+    let value: &RawValue = serde_json::from_str(raw)
+        .map_err(|e| anyhow::anyhow!("record {id}: the connector's raw payload is not JSON: {e}"))?;
     Ok(RawValue::from_string(compact_json(value.get()))?)
 }
 
@@ -209,9 +204,7 @@ pub struct RecordSink {
 impl RecordSink {
     /// Standard output.
     pub fn stdout() -> Self {
-        RecordSink {
-            target: Mutex::new(Target::Stdout),
-        }
+        RecordSink { target: Mutex::new(Target::Stdout) }
     }
 
     /// Appends to a file, creating it (and its folder) if needed.
@@ -219,22 +212,13 @@ impl RecordSink {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)?;
         }
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)?;
-        Ok(RecordSink {
-            target: Mutex::new(Target::File(file)),
-        })
+        let file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+        Ok(RecordSink { target: Mutex::new(Target::File(file)) })
     }
 
     /// `-` is stdout, anything else a file.
     pub fn open(spec: &str) -> std::io::Result<Self> {
-        if spec == "-" {
-            Ok(RecordSink::stdout())
-        } else {
-            RecordSink::file(Path::new(spec))
-        }
+        if spec == "-" { Ok(RecordSink::stdout()) } else { RecordSink::file(Path::new(spec)) }
     }
 
     /// Writes whole lines and makes them durable (fsync for files) before returning.
@@ -278,18 +262,9 @@ mod tests {
     #[test]
     fn timestamps_have_seven_digits() {
         assert_eq!(
-            format_timestamp(&Timestamp {
-                seconds: 1_711_460_145,
-                nanoseconds: 230_000_000
-            }),
+            format_timestamp(&Timestamp { seconds: 1_711_460_145, nanoseconds: 230_000_000 }),
             "2024-03-26T13:35:45.2300000Z"
         );
-        assert_eq!(
-            format_timestamp(&Timestamp {
-                seconds: 0,
-                nanoseconds: 100
-            }),
-            "1970-01-01T00:00:00.0000001Z"
-        );
+        assert_eq!(format_timestamp(&Timestamp { seconds: 0, nanoseconds: 100 }), "1970-01-01T00:00:00.0000001Z");
     }
 }

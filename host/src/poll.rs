@@ -62,11 +62,7 @@ pub fn explain(e: &ConnectorError) -> String {
             format!("missing permission {}: {}", p.permission, p.message)
         }
         ConnectorError::Throttled(t) => match t.retry_after_ms {
-            Some(ms) => format!(
-                "throttled, retry after {:.1} s: {}",
-                ms as f64 / 1000.0,
-                t.message
-            ),
+            Some(ms) => format!("throttled, retry after {:.1} s: {}", ms as f64 / 1000.0, t.message),
             None => format!("throttled: {}", t.message),
         },
         ConnectorError::Transient(m) => format!("temporary failure: {m}"),
@@ -127,21 +123,14 @@ pub struct Poller {
 
 impl Poller {
     /// Polls every tenant once, at most `concurrency` at a time; reports in the tenants' order.
-    pub async fn poll_all(
-        self: &Arc<Self>,
-        tenants: &[Arc<PreparedTenant>],
-        concurrency: usize,
-    ) -> Vec<TenantReport> {
+    pub async fn poll_all(self: &Arc<Self>, tenants: &[Arc<PreparedTenant>], concurrency: usize) -> Vec<TenantReport> {
         let permits = Arc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
         let tasks: Vec<_> = tenants
             .iter()
             .map(|tenant| {
                 let (me, tenant, permits) = (self.clone(), tenant.clone(), permits.clone());
                 tokio::spawn(async move {
-                    let _permit = permits
-                        .acquire_owned()
-                        .await
-                        .expect("semaphore never closed");
+                    let _permit = permits.acquire_owned().await.expect("semaphore never closed");
                     me.poll_tenant(&tenant).await
                 })
             })
@@ -187,19 +176,14 @@ impl Poller {
                 let fatal = matches!(
                     &stream.error,
                     Some(PollError::Sandbox(_))
-                        | Some(PollError::Connector(
-                            ConnectorError::Auth(_) | ConnectorError::Config(_)
-                        ))
+                        | Some(PollError::Connector(ConnectorError::Auth(_) | ConnectorError::Config(_)))
                 );
                 if fatal {
                     break; // the other stream would fail the same way
                 }
             }
         };
-        if tokio::time::timeout(Duration::from_secs(limit), run)
-            .await
-            .is_err()
-        {
+        if tokio::time::timeout(Duration::from_secs(limit), run).await.is_err() {
             report.error = Some(PollError::Timeout(limit));
         }
         report.elapsed = started.elapsed();
@@ -222,10 +206,8 @@ impl Poller {
         kind: Kind,
         report: &mut StreamReport,
     ) {
-        let producer = Producer {
-            name: self.connector.info.name.clone(),
-            version: self.connector.info.version.clone(),
-        };
+        let producer =
+            Producer { name: self.connector.info.name.clone(), version: self.connector.info.version.clone() };
         let mut cursor = match self.checkpoints.load(&tenant.name, kind.name()) {
             Ok(c) => c,
             Err(e) => {
@@ -234,18 +216,12 @@ impl Poller {
             }
         };
         loop {
-            let request = FetchRequest {
-                cursor: cursor.clone(),
-                page_size: None,
-            };
+            let request = FetchRequest { cursor: cursor.clone(), page_size: None };
             let (lines, next, more) = match kind {
                 Kind::Incidents => match session.fetch_incidents(&request).await {
                     Ok(Ok(page)) => {
-                        let lines: Result<Vec<_>, _> = page
-                            .incidents
-                            .iter()
-                            .map(|i| output::incident_line(&tenant.name, &producer, i))
-                            .collect();
+                        let lines: Result<Vec<_>, _> =
+                            page.incidents.iter().map(|i| output::incident_line(&tenant.name, &producer, i)).collect();
                         (lines, page.next_cursor, page.more)
                     }
                     Ok(Err(e)) => return report.error = Some(PollError::Connector(e)),
@@ -253,11 +229,8 @@ impl Poller {
                 },
                 Kind::Alerts => match session.fetch_alerts(&request).await {
                     Ok(Ok(page)) => {
-                        let lines: Result<Vec<_>, _> = page
-                            .alerts
-                            .iter()
-                            .map(|a| output::alert_line(&tenant.name, &producer, a))
-                            .collect();
+                        let lines: Result<Vec<_>, _> =
+                            page.alerts.iter().map(|a| output::alert_line(&tenant.name, &producer, a)).collect();
                         (lines, page.next_cursor, page.more)
                     }
                     Ok(Err(e)) => return report.error = Some(PollError::Connector(e)),

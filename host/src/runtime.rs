@@ -92,26 +92,18 @@ impl Runtime {
         let engine = Engine::new(&config)?;
         let weak = engine.weak();
         // Ticks the epoch for every store; ends with the engine.
-        std::thread::Builder::new()
-            .name("epoch-ticker".into())
-            .spawn(move || {
-                while let Some(engine) = weak.upgrade() {
-                    engine.increment_epoch();
-                    drop(engine);
-                    std::thread::sleep(EPOCH_TICK);
-                }
-            })?;
+        std::thread::Builder::new().name("epoch-ticker".into()).spawn(move || {
+            while let Some(engine) = weak.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        })?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
-        wasmtime_wasi_config::add_to_linker(&mut linker, |s: &mut TenantState| {
-            WasiConfig::from(&s.config)
-        })?;
-        Ok(Runtime {
-            engine,
-            linker,
-            limits,
-        })
+        wasmtime_wasi_config::add_to_linker(&mut linker, |s: &mut TenantState| WasiConfig::from(&s.config))?;
+        Ok(Runtime { engine, linker, limits })
     }
 
     /// The limits applied to each call.
@@ -121,14 +113,9 @@ impl Runtime {
 
     /// Compiles a component, links it, and asks it to describe itself.
     pub async fn load(&self, wasm: &[u8]) -> Result<LoadedConnector, SandboxError> {
-        let component =
-            Component::new(&self.engine, wasm).map_err(|e| SandboxError::Load(format!("{e:#}")))?;
-        let instance_pre = self
-            .linker
-            .instantiate_pre(&component)
-            .map_err(|e| SandboxError::Load(format!("{e:#}")))?;
-        let pre = ConnectorPluginPre::new(instance_pre)
-            .map_err(|e| SandboxError::Load(format!("{e:#}")))?;
+        let component = Component::new(&self.engine, wasm).map_err(|e| SandboxError::Load(format!("{e:#}")))?;
+        let instance_pre = self.linker.instantiate_pre(&component).map_err(|e| SandboxError::Load(format!("{e:#}")))?;
+        let pre = ConnectorPluginPre::new(instance_pre).map_err(|e| SandboxError::Load(format!("{e:#}")))?;
         let probe = PreparedTenant {
             name: Arc::from("(describe)"),
             values: BTreeMap::new(),
@@ -146,26 +133,15 @@ impl Runtime {
         connector: &LoadedConnector,
         tenant: &TenantConfig,
     ) -> Result<PreparedTenant, crate::config::ConfigError> {
-        let err = |message: String| crate::config::ConfigError::Tenant {
-            tenant: tenant.name.clone(),
-            message,
-        };
+        let err = |message: String| crate::config::ConfigError::Tenant { tenant: tenant.name.clone(), message };
         let keys = &connector.info.config_keys;
-        let known = || {
-            keys.iter()
-                .map(|k| k.name.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
+        let known = || keys.iter().map(|k| k.name.as_str()).collect::<Vec<_>>().join(", ");
         let mut values = BTreeMap::new();
         for (key, value) in &tenant.settings {
-            let spec = keys.iter().find(|k| &k.name == key).ok_or_else(|| {
-                err(format!(
-                    "unknown setting `{key}`; {} reads: {}",
-                    connector.info.name,
-                    known()
-                ))
-            })?;
+            let spec = keys
+                .iter()
+                .find(|k| &k.name == key)
+                .ok_or_else(|| err(format!("unknown setting `{key}`; {} reads: {}", connector.info.name, known())))?;
             if spec.secret {
                 return Err(err(format!(
                     "`{key}` is a secret: move it from settings to secrets (inline or {{ env = \"VARIABLE\" }}) so it is never shown"
@@ -175,23 +151,12 @@ impl Runtime {
         }
         for (key, secret) in tenant.resolve_secrets()? {
             if !keys.iter().any(|k| k.name == key) {
-                return Err(err(format!(
-                    "unknown secret `{key}`; {} reads: {}",
-                    connector.info.name,
-                    known()
-                )));
+                return Err(err(format!("unknown secret `{key}`; {} reads: {}", connector.info.name, known())));
             }
             values.insert(key, ConfigValue::Secret(secret));
         }
-        if let Some(missing) = keys
-            .iter()
-            .find(|k| k.required && !values.contains_key(&k.name))
-        {
-            let place = if missing.secret {
-                "secrets"
-            } else {
-                "settings"
-            };
+        if let Some(missing) = keys.iter().find(|k| k.required && !values.contains_key(&k.name)) {
+            let place = if missing.secret { "secrets" } else { "settings" };
             return Err(err(format!(
                 "`{}` is required ({}); add it to the tenant's {place}",
                 missing.name, missing.description
@@ -199,14 +164,10 @@ impl Runtime {
         }
         let mut origins = Vec::new();
         for spec in keys.iter().filter(|k| k.endpoint) {
-            let value = values
-                .get(&spec.name)
-                .map(ConfigValue::value)
-                .or(spec.default_value.as_deref());
+            let value = values.get(&spec.name).map(ConfigValue::value).or(spec.default_value.as_deref());
             if let Some(url) = value {
                 origins.push(
-                    Origin::parse(url, tenant.allow_http)
-                        .map_err(|e| err(format!("setting `{}`: {e}", spec.name)))?,
+                    Origin::parse(url, tenant.allow_http).map_err(|e| err(format!("setting `{}`: {e}", spec.name)))?,
                 );
             }
         }
@@ -219,11 +180,7 @@ impl Runtime {
     }
 
     /// A fresh sandbox (store + instance) for one tenant's poll.
-    pub async fn session(
-        &self,
-        connector: &LoadedConnector,
-        tenant: &PreparedTenant,
-    ) -> Result<Session, SandboxError> {
+    pub async fn session(&self, connector: &LoadedConnector, tenant: &PreparedTenant) -> Result<Session, SandboxError> {
         self.session_with(&connector.pre, tenant).await
     }
 
@@ -234,14 +191,8 @@ impl Runtime {
     ) -> Result<Session, SandboxError> {
         let stderr = MemoryOutputPipe::new(STDERR_CAP);
         // No preopens, no environment, no args, no sockets, no stdin: only what is linked above.
-        let wasi = wasmtime_wasi::WasiCtx::builder()
-            .stderr(stderr.clone())
-            .build();
-        let config: WasiConfigVariables = tenant
-            .values
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.value()))
-            .collect();
+        let wasi = wasmtime_wasi::WasiCtx::builder().stderr(stderr.clone()).build();
+        let config: WasiConfigVariables = tenant.values.iter().map(|(k, v)| (k.as_str(), v.value())).collect();
         let memory = (self.limits.memory_mib as usize) << 20;
         let state = TenantState {
             wasi,
@@ -277,11 +228,7 @@ impl Runtime {
             // Yield so a spinning guest cannot hold a tokio worker and timeouts still fire.
             Ok(UpdateDeadline::Yield(1))
         });
-        let mut session = Session {
-            store: None,
-            plugin: None,
-            limits: self.limits.clone(),
-        };
+        let mut session = Session { store: None, plugin: None, limits: self.limits.clone() };
         let instance = pre.instantiate_async(&mut store).await;
         session.store = Some(store);
         let plugin = instance.map_err(|e| session.sandbox_error(e))?;
@@ -310,33 +257,16 @@ impl Session {
     fn sandbox_error(&mut self, e: wasmtime::Error) -> SandboxError {
         let state = self.store.as_ref().map(|s| s.data());
         if state.is_some_and(|s| s.cpu_exhausted) {
-            return SandboxError::CpuExhausted {
-                cpu_ms: self.limits.cpu_ms,
-            };
+            return SandboxError::CpuExhausted { cpu_ms: self.limits.cpu_ms };
         }
         let text = format!("{e:#}");
         if text.contains("forcing trap when growing memory") {
-            return SandboxError::MemoryExceeded {
-                memory_mib: self.limits.memory_mib,
-            };
+            return SandboxError::MemoryExceeded { memory_mib: self.limits.memory_mib };
         }
-        let stderr = state
-            .map(|s| {
-                String::from_utf8_lossy(&s.stderr.contents())
-                    .trim()
-                    .to_string()
-            })
-            .unwrap_or_default();
-        let last = stderr
-            .lines()
-            .rev()
-            .find(|l| !l.trim().is_empty())
-            .unwrap_or_default();
-        let message = if last.is_empty() {
-            text
-        } else {
-            format!("{text} (component stderr: {last})")
-        };
+        let stderr =
+            state.map(|s| String::from_utf8_lossy(&s.stderr.contents()).trim().to_string()).unwrap_or_default();
+        let last = stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or_default();
+        let message = if last.is_empty() { text } else { format!("{text} (component stderr: {last})") };
         SandboxError::Trap { message }
     }
 
@@ -346,9 +276,7 @@ impl Session {
     }
 
     /// `authenticate`.
-    pub async fn authenticate(
-        &mut self,
-    ) -> Result<Result<bindings::AuthInfo, bindings::ConnectorError>, SandboxError> {
+    pub async fn authenticate(&mut self) -> Result<Result<bindings::AuthInfo, bindings::ConnectorError>, SandboxError> {
         call!(self, call_authenticate)
     }
 

@@ -58,23 +58,14 @@ async fn run_once_reports_each_tenant_and_fails_when_one_fails() {
     let dir = tempfile::tempdir().unwrap();
     let (_emulator, config) = setup(dir.path()).await;
     let secret = demo::client_secret(0);
-    let out = host(
-        &["run", "--config", config.to_str().unwrap(), "--once"],
-        &[("GOOD_SECRET", &secret)],
-    )
-    .await;
+    let out = host(&["run", "--config", config.to_str().unwrap(), "--once"], &[("GOOD_SECRET", &secret)]).await;
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
     assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
-    let good = stdout
-        .lines()
-        .find(|l| l.starts_with("good "))
-        .unwrap_or_else(|| panic!("{stdout}"));
+    let good = stdout.lines().find(|l| l.starts_with("good ")).unwrap_or_else(|| panic!("{stdout}"));
     assert!(good.contains(" 30 ") && good.ends_with("ok"), "{good}");
     let bad = stdout.lines().find(|l| l.starts_with("bad ")).unwrap();
     assert!(
-        bad.contains(
-            "FAILED: sign-in failed (AADSTS7000215, invalid_client): The client secret is wrong."
-        ),
+        bad.contains("FAILED: sign-in failed (AADSTS7000215, invalid_client): The client secret is wrong."),
         "{bad}"
     );
     assert!(stdout.ends_with("2 tenant(s), 1 failed\n"), "{stdout}");
@@ -84,10 +75,7 @@ async fn run_once_reports_each_tenant_and_fails_when_one_fails() {
     assert!(dir.path().join("state/good/incidents.cursor").exists());
     assert!(!dir.path().join("state/bad/incidents.cursor").exists());
     for shown in [&stdout, &stderr, &records] {
-        assert!(
-            !shown.contains(&secret) && !shown.contains("definitely-wrong-secret"),
-            "a secret was printed"
-        );
+        assert!(!shown.contains(&secret) && !shown.contains("definitely-wrong-secret"), "a secret was printed");
     }
 }
 
@@ -97,41 +85,27 @@ async fn test_command_is_a_checklist_with_an_exit_code() {
     let (_emulator, config) = setup(dir.path()).await;
     let secret = demo::client_secret(0);
     let cfg = config.to_str().unwrap();
-    let out = host(
-        &["test", "--config", cfg, "--tenant", "good"],
-        &[("GOOD_SECRET", &secret)],
-    )
-    .await;
+    let out = host(&["test", "--config", cfg, "--tenant", "good"], &[("GOOD_SECRET", &secret)]).await;
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
     assert!(stdout.starts_with("Connection test for tenant `good` (microsoft-defender-xdr 0.1.0)\n  [ ok ] Sign in: token issued, valid for "), "{stdout}");
-    assert!(
-        stdout.contains("  [ ok ] Read incidents: 1 incident(s)"),
-        "{stdout}"
-    );
+    assert!(stdout.contains("  [ ok ] Read incidents: 1 incident(s)"), "{stdout}");
     assert!(stdout.ends_with("Result: PASS\n"), "{stdout}");
 
-    let out = host(
-        &["test", "--config", cfg, "--tenant", "bad"],
-        &[("GOOD_SECRET", &secret)],
-    )
-    .await;
+    let out = host(&["test", "--config", cfg, "--tenant", "bad"], &[("GOOD_SECRET", &secret)]).await;
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stdout.contains("  [FAIL] Sign in: sign-in failed (AADSTS7000215, invalid_client): The client secret is wrong."), "{stdout}");
     assert!(
-        stdout.ends_with("Result: FAIL (1 problem(s))\n"),
+        stdout
+            .contains("  [FAIL] Sign in: sign-in failed (AADSTS7000215, invalid_client): The client secret is wrong."),
         "{stdout}"
     );
+    assert!(stdout.ends_with("Result: FAIL (1 problem(s))\n"), "{stdout}");
     assert!(!stdout.contains("definitely-wrong-secret"));
 
     let out = host(&["test", "--config", cfg, "--tenant", "nobody"], &[]).await;
     assert_eq!(out.status.code(), Some(2));
-    assert!(
-        text(&out.stderr).contains("no tenant `nobody` in"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert!(text(&out.stderr).contains("no tenant `nobody` in"), "{}", text(&out.stderr));
 }
 
 #[tokio::test]
@@ -142,26 +116,25 @@ async fn config_mistakes_are_named_with_the_fix() {
     // The environment variable is missing.
     let out = host(&["run", "--config", cfg, "--once"], &[]).await;
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("tenant `good`: secret `client-secret` comes from environment variable GOOD_SECRET, which is not set"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains(
+            "tenant `good`: secret `client-secret` comes from environment variable GOOD_SECRET, which is not set"
+        ),
+        "{}",
+        text(&out.stderr)
+    );
     // A secret put among plain settings, and a typo.
     let bad_tenant = demo::tenant_id(1);
     let text_cfg = std::fs::read_to_string(&config)
         .unwrap()
-        .replace(
-            "secrets = { client-secret = \"definitely-wrong-secret\" }",
-            "",
-        )
+        .replace("secrets = { client-secret = \"definitely-wrong-secret\" }", "")
         .replace(
             &format!("settings = {{ tenant-id = \"{bad_tenant}\""),
             &format!("settings = {{ client-secret = \"oops\", tenant-id = \"{bad_tenant}\""),
         );
     let leaked = dir.path().join("leaked.toml");
     std::fs::write(&leaked, text_cfg).unwrap();
-    let out = host(
-        &["run", "--config", leaked.to_str().unwrap(), "--once"],
-        &[("GOOD_SECRET", "x")],
-    )
-    .await;
+    let out = host(&["run", "--config", leaked.to_str().unwrap(), "--once"], &[("GOOD_SECRET", "x")]).await;
     assert_eq!(out.status.code(), Some(2));
     let err = text(&out.stderr);
     assert!(err.contains("tenant `bad`: `client-secret` is a secret: move it from settings to secrets (inline or { env = \"VARIABLE\" }) so it is never shown"), "{err}");
@@ -170,9 +143,5 @@ async fn config_mistakes_are_named_with_the_fix() {
     std::fs::write(&typo, "concurency = 4\n").unwrap();
     let out = host(&["run", "--config", typo.to_str().unwrap(), "--once"], &[]).await;
     assert_eq!(out.status.code(), Some(2));
-    assert!(
-        text(&out.stderr).contains("unknown field `concurency`"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert!(text(&out.stderr).contains("unknown field `concurency`"), "{}", text(&out.stderr));
 }

@@ -78,15 +78,9 @@ pub fn token_request(settings: &Settings) -> Request {
         .finish();
     Request {
         method: Method::Post,
-        url: format!(
-            "{}/{}/oauth2/v2.0/token",
-            settings.login_endpoint, settings.tenant_id
-        ),
+        url: format!("{}/{}/oauth2/v2.0/token", settings.login_endpoint, settings.tenant_id),
         headers: vec![
-            (
-                "content-type".into(),
-                "application/x-www-form-urlencoded".into(),
-            ),
+            ("content-type".into(), "application/x-www-form-urlencoded".into()),
             ("accept".into(), "application/json".into()),
         ],
         body: Some(body.into_bytes()),
@@ -111,26 +105,18 @@ struct EntraError {
 }
 
 /// Turns the token endpoint's answer into a token, or an error that says what to fix.
-pub fn parse_token_response(
-    resp: &Response,
-    settings: &Settings,
-    now: u64,
-) -> Result<Token, ConnectorError> {
+pub fn parse_token_response(resp: &Response, settings: &Settings, now: u64) -> Result<Token, ConnectorError> {
     if resp.status == 200 {
         let body: TokenBody = serde_json::from_slice(&resp.body).map_err(|e| {
             ConnectorError::invalid(
                 200,
-                format!(
-                    "the token endpoint answered 200 with a body that is not a token response: {e}"
-                ),
+                format!("the token endpoint answered 200 with a body that is not a token response: {e}"),
             )
         })?;
-        let access = body.access_token.filter(|t| !t.is_empty()).ok_or_else(|| {
-            ConnectorError::invalid(
-                200,
-                "the token endpoint answered 200 without an access_token",
-            )
-        })?;
+        let access = body
+            .access_token
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| ConnectorError::invalid(200, "the token endpoint answered 200 without an access_token"))?;
         if let Some(kind) = body.token_type.as_deref()
             && !kind.eq_ignore_ascii_case("bearer")
         {
@@ -152,17 +138,12 @@ pub fn parse_token_response(
     }
     if resp.status == 429 {
         return Err(ConnectorError::Throttled {
-            retry_after_ms: resp
-                .header("retry-after")
-                .and_then(crate::graph::parse_retry_after_ms),
+            retry_after_ms: resp.header("retry-after").and_then(crate::graph::parse_retry_after_ms),
             message: "Entra ID is throttling token requests for this app".into(),
         });
     }
     if resp.status >= 500 {
-        return Err(ConnectorError::Transient(format!(
-            "the Entra ID token endpoint answered HTTP {}",
-            resp.status
-        )));
+        return Err(ConnectorError::Transient(format!("the Entra ID token endpoint answered HTTP {}", resp.status)));
     }
     let err: EntraError = serde_json::from_slice(&resp.body).unwrap_or_default();
     if err.error.is_empty() {
@@ -191,9 +172,7 @@ fn expires_in_seconds(value: Option<&serde_json::Value>) -> Result<u64, Connecto
             200,
             format!(
                 "the token response's expires_in is {} instead of a positive number of seconds",
-                value
-                    .map(|v| v.to_string())
-                    .unwrap_or_else(|| "missing".into())
+                value.map(|v| v.to_string()).unwrap_or_else(|| "missing".into())
             ),
         )
     })
@@ -203,19 +182,9 @@ fn explain_entra_error(err: &EntraError, settings: &Settings) -> ConnectorError 
     let code = err.error_codes.first().copied().or_else(|| {
         // Fall back to the AADSTS prefix of the description when error_codes is absent.
         let rest = err.error_description.strip_prefix("AADSTS")?;
-        rest.chars()
-            .take_while(char::is_ascii_digit)
-            .collect::<String>()
-            .parse()
-            .ok()
+        rest.chars().take_while(char::is_ascii_digit).collect::<String>().parse().ok()
     });
-    let first_line = err
-        .error_description
-        .lines()
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_string();
+    let first_line = err.error_description.lines().next().unwrap_or_default().trim().to_string();
     let message = match code {
         Some(7_000_215) => {
             let hint = if config::is_guid(settings.client_secret.expose()) {
@@ -242,11 +211,7 @@ fn explain_entra_error(err: &EntraError, settings: &Settings) -> ConnectorError 
         Some(700_024) | Some(7_000_112) => format!("The application is disabled or its sign-in is not allowed: {first_line}"),
         _ => format!("Entra ID refused to sign in: {first_line}"),
     };
-    ConnectorError::Auth {
-        code: code.map(|c| format!("AADSTS{c}")),
-        error: err.error.clone(),
-        message,
-    }
+    ConnectorError::Auth { code: code.map(|c| format!("AADSTS{c}")), error: err.error.clone(), message }
 }
 
 /// Claims of interest from a JWT-shaped access token.
@@ -270,16 +235,11 @@ pub fn decode_claims(token: &str) -> Claims {
     let Some(payload) = token.split('.').nth(1) else {
         return Claims::default();
     };
-    let Ok(bytes) =
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload.trim_end_matches('='))
-    else {
+    let Ok(bytes) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')) else {
         return Claims::default();
     };
     match serde_json::from_slice::<Raw>(&bytes) {
-        Ok(raw) => Claims {
-            roles: raw.roles,
-            audience: raw.aud,
-        },
+        Ok(raw) => Claims { roles: raw.roles, audience: raw.aud },
         Err(_) => Claims::default(),
     }
 }
@@ -302,21 +262,14 @@ mod tests {
     }
 
     fn resp(status: u16, body: &str) -> Response {
-        Response {
-            status,
-            headers: vec![],
-            body: body.as_bytes().to_vec(),
-        }
+        Response { status, headers: vec![], body: body.as_bytes().to_vec() }
     }
 
     #[test]
     fn token_request_is_a_form_post_to_the_tenant() {
         let r = token_request(&settings());
         assert_eq!(r.method, Method::Post);
-        assert_eq!(
-            r.url,
-            "https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0/token"
-        );
+        assert_eq!(r.url, "https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0/token");
         let body = String::from_utf8(r.body.unwrap()).unwrap();
         assert_eq!(
             body,
@@ -327,10 +280,7 @@ mod tests {
     #[test]
     fn expires_in_as_number_or_numeric_string() {
         let t = parse_token_response(
-            &resp(
-                200,
-                r#"{"token_type":"Bearer","expires_in":3599,"access_token":"abc"}"#,
-            ),
+            &resp(200, r#"{"token_type":"Bearer","expires_in":3599,"access_token":"abc"}"#),
             &settings(),
             1000,
         )
@@ -338,37 +288,25 @@ mod tests {
         assert_eq!(t.expires_at, 4599);
         assert_eq!(t.refresh_at, 4299);
         let t = parse_token_response(
-            &resp(
-                200,
-                r#"{"token_type":"Bearer","expires_in":"3599","access_token":"abc"}"#,
-            ),
+            &resp(200, r#"{"token_type":"Bearer","expires_in":"3599","access_token":"abc"}"#),
             &settings(),
             1000,
         )
         .unwrap();
         assert_eq!(t.expires_at, 4599);
         let e = parse_token_response(
-            &resp(
-                200,
-                r#"{"token_type":"Bearer","expires_in":"soon","access_token":"abc"}"#,
-            ),
+            &resp(200, r#"{"token_type":"Bearer","expires_in":"soon","access_token":"abc"}"#),
             &settings(),
             0,
         )
         .unwrap_err();
-        assert!(matches!(
-            e,
-            ConnectorError::InvalidResponse { status: 200, .. }
-        ));
+        assert!(matches!(e, ConnectorError::InvalidResponse { status: 200, .. }));
     }
 
     #[test]
     fn short_lived_tokens_keep_a_proportional_margin() {
         let t = parse_token_response(
-            &resp(
-                200,
-                r#"{"token_type":"Bearer","expires_in":60,"access_token":"abc"}"#,
-            ),
+            &resp(200, r#"{"token_type":"Bearer","expires_in":60,"access_token":"abc"}"#),
             &settings(),
             0,
         )
@@ -380,10 +318,7 @@ mod tests {
     fn cache_reuses_until_refresh_time() {
         let mut cache = TokenCache::default();
         let t = parse_token_response(
-            &resp(
-                200,
-                r#"{"token_type":"Bearer","expires_in":3599,"access_token":"abc"}"#,
-            ),
+            &resp(200, r#"{"token_type":"Bearer","expires_in":3599,"access_token":"abc"}"#),
             &settings(),
             0,
         )
@@ -398,17 +333,12 @@ mod tests {
 
     #[test]
     fn roles_come_from_the_jwt_payload() {
-        let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .encode(br#"{"aud":"https://graph.microsoft.com","roles":["SecurityIncident.Read.All","SecurityAlert.Read.All"]}"#);
+        let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(
+            br#"{"aud":"https://graph.microsoft.com","roles":["SecurityIncident.Read.All","SecurityAlert.Read.All"]}"#,
+        );
         let claims = decode_claims(&format!("eyJhbGciOiJub25lIn0.{payload}.sig"));
-        assert_eq!(
-            claims.roles,
-            vec!["SecurityIncident.Read.All", "SecurityAlert.Read.All"]
-        );
-        assert_eq!(
-            claims.audience.as_deref(),
-            Some("https://graph.microsoft.com")
-        );
+        assert_eq!(claims.roles, vec!["SecurityIncident.Read.All", "SecurityAlert.Read.All"]);
+        assert_eq!(claims.audience.as_deref(), Some("https://graph.microsoft.com"));
         assert_eq!(decode_claims("opaque-token"), Claims::default());
     }
 
@@ -417,17 +347,10 @@ mod tests {
         let body = r#"{"error":"invalid_client","error_description":"AADSTS7000215: Invalid client secret provided.\r\nTrace ID: x","error_codes":[7000215]}"#;
         let e = parse_token_response(&resp(401, body), &settings(), 0).unwrap_err();
         match e {
-            ConnectorError::Auth {
-                code,
-                error,
-                message,
-            } => {
+            ConnectorError::Auth { code, error, message } => {
                 assert_eq!(code.as_deref(), Some("AADSTS7000215"));
                 assert_eq!(error, "invalid_client");
-                assert!(
-                    message.starts_with("The client secret is wrong."),
-                    "{message}"
-                );
+                assert!(message.starts_with("The client secret is wrong."), "{message}");
                 assert!(!message.contains("the-secret"));
             }
             other => panic!("{other:?}"),
@@ -444,26 +367,17 @@ mod tests {
     #[test]
     fn non_entra_answers_are_not_mistaken_for_auth_errors() {
         let e = parse_token_response(&resp(404, "<html>nope</html>"), &settings(), 0).unwrap_err();
-        assert!(
-            matches!(e, ConnectorError::InvalidResponse { status: 404, .. }),
-            "{e:?}"
-        );
+        assert!(matches!(e, ConnectorError::InvalidResponse { status: 404, .. }), "{e:?}");
         let e = parse_token_response(&resp(503, ""), &settings(), 0).unwrap_err();
         assert!(matches!(e, ConnectorError::Transient(_)));
         let e = parse_token_response(&resp(200, "{not json"), &settings(), 0).unwrap_err();
-        assert!(matches!(
-            e,
-            ConnectorError::InvalidResponse { status: 200, .. }
-        ));
+        assert!(matches!(e, ConnectorError::InvalidResponse { status: 200, .. }));
     }
 
     #[test]
     fn token_never_printed() {
         let t = parse_token_response(
-            &resp(
-                200,
-                r#"{"token_type":"Bearer","expires_in":3599,"access_token":"tok-SECRET"}"#,
-            ),
+            &resp(200, r#"{"token_type":"Bearer","expires_in":3599,"access_token":"tok-SECRET"}"#),
             &settings(),
             0,
         )

@@ -48,12 +48,7 @@ fn with_connector<T>(
     let settings = Settings::load(&Store).map_err(to_wit_error)?;
     TOKENS.with(|tokens| {
         let mut tokens = tokens.borrow_mut();
-        let mut connector = Connector {
-            http: WasiHttp,
-            clock: SystemClock,
-            settings,
-            tokens: &mut tokens,
-        };
+        let mut connector = Connector { http: WasiHttp, clock: SystemClock, settings, tokens: &mut tokens };
         f(&mut connector).map_err(to_wit_error)
     })
 }
@@ -76,26 +71,11 @@ impl Guest for Plugin {
                     default_value: k.default.map(Into::into),
                 })
                 .collect(),
-            default_hosts: vec![
-                "login.microsoftonline.com".into(),
-                "graph.microsoft.com".into(),
-            ],
+            default_hosts: vec!["login.microsoftonline.com".into(), "graph.microsoft.com".into()],
             permissions: vec![
-                permission(
-                    "Microsoft Graph",
-                    "SecurityIncident.Read.All",
-                    "read incidents and their alerts",
-                ),
-                permission(
-                    "Microsoft Graph",
-                    "SecurityAlert.Read.All",
-                    "read alerts (alerts_v2)",
-                ),
-                permission(
-                    "Microsoft Graph",
-                    "ThreatHunting.Read.All",
-                    "run advanced hunting queries",
-                ),
+                permission("Microsoft Graph", "SecurityIncident.Read.All", "read incidents and their alerts"),
+                permission("Microsoft Graph", "SecurityAlert.Read.All", "read alerts (alerts_v2)"),
+                permission("Microsoft Graph", "ThreatHunting.Read.All", "run advanced hunting queries"),
                 permission(
                     "Microsoft Threat Protection",
                     "Incident.ReadWrite.All",
@@ -113,11 +93,8 @@ impl Guest for Plugin {
         })
     }
 
-    fn fetch_incidents(
-        request: wit::FetchRequest,
-    ) -> Result<wit::IncidentPage, wit::ConnectorError> {
-        let page =
-            with_connector(|c| c.fetch_incidents(request.cursor.as_deref(), request.page_size))?;
+    fn fetch_incidents(request: wit::FetchRequest) -> Result<wit::IncidentPage, wit::ConnectorError> {
+        let page = with_connector(|c| c.fetch_incidents(request.cursor.as_deref(), request.page_size))?;
         Ok(wit::IncidentPage {
             incidents: page.records.into_iter().map(incident).collect(),
             next_cursor: page.next_cursor,
@@ -126,8 +103,7 @@ impl Guest for Plugin {
     }
 
     fn fetch_alerts(request: wit::FetchRequest) -> Result<wit::AlertPage, wit::ConnectorError> {
-        let page =
-            with_connector(|c| c.fetch_alerts(request.cursor.as_deref(), request.page_size))?;
+        let page = with_connector(|c| c.fetch_alerts(request.cursor.as_deref(), request.page_size))?;
         Ok(wit::AlertPage {
             alerts: page.records.into_iter().map(alert).collect(),
             next_cursor: page.next_cursor,
@@ -141,18 +117,11 @@ impl Guest for Plugin {
 }
 
 fn permission(resource: &str, name: &str, reason: &str) -> wit::Permission {
-    wit::Permission {
-        api: resource.into(),
-        name: name.into(),
-        reason: reason.into(),
-    }
+    wit::Permission { api: resource.into(), name: name.into(), reason: reason.into() }
 }
 
 fn ts(t: Timestamp) -> wit::Timestamp {
-    wit::Timestamp {
-        seconds: t.seconds,
-        nanoseconds: t.nanos,
-    }
+    wit::Timestamp { seconds: t.seconds, nanoseconds: t.nanos }
 }
 
 fn evidence(e: EvidenceSummary) -> wit::EvidenceSummary {
@@ -216,32 +185,16 @@ fn alert(a: records::Alert) -> wit::Alert {
 
 fn to_wit_error(e: ConnectorError) -> wit::ConnectorError {
     match e {
-        ConnectorError::Config { key, message } => {
-            wit::ConnectorError::Config(wit::ConfigError { key, message })
+        ConnectorError::Config { key, message } => wit::ConnectorError::Config(wit::ConfigError { key, message }),
+        ConnectorError::Auth { code, error, message } => {
+            wit::ConnectorError::Auth(wit::AuthError { code, error, message })
         }
-        ConnectorError::Auth {
-            code,
-            error,
-            message,
-        } => wit::ConnectorError::Auth(wit::AuthError {
-            code,
-            error,
-            message,
-        }),
-        ConnectorError::Permission {
-            permission,
-            message,
-        } => wit::ConnectorError::Permission(wit::PermissionError {
-            permission,
-            message,
-        }),
-        ConnectorError::Throttled {
-            retry_after_ms,
-            message,
-        } => wit::ConnectorError::Throttled(wit::ThrottledError {
-            retry_after_ms,
-            message,
-        }),
+        ConnectorError::Permission { permission, message } => {
+            wit::ConnectorError::Permission(wit::PermissionError { permission, message })
+        }
+        ConnectorError::Throttled { retry_after_ms, message } => {
+            wit::ConnectorError::Throttled(wit::ThrottledError { retry_after_ms, message })
+        }
         ConnectorError::Transient(m) => wit::ConnectorError::Transient(m),
         ConnectorError::InvalidResponse { status, message } => {
             wit::ConnectorError::InvalidResponse(wit::InvalidResponseError { status, message })

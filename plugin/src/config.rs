@@ -45,6 +45,8 @@ pub const LOGIN_ENDPOINT: &str = "login-endpoint";
 pub const GRAPH_ENDPOINT: &str = "graph-endpoint";
 /// Key: first-run window.
 pub const BACKFILL: &str = "backfill";
+/// Key: look-back overlap.
+pub const LOOKBACK: &str = "lookback";
 /// Key: incidents page size.
 pub const INCIDENTS_PAGE_SIZE: &str = "incidents-page-size";
 /// Key: alerts page size.
@@ -174,6 +176,8 @@ pub struct Settings {
     pub graph_endpoint: String,
     /// First-run start.
     pub backfill: Backfill,
+    /// Seconds each scan re-reads before the newest version seen.
+    pub lookback_secs: i64,
     /// Incidents `$top`.
     pub incidents_page_size: u32,
     /// Alerts `$top`.
@@ -184,53 +188,30 @@ impl Settings {
     /// Reads and validates every key.
     pub fn load(source: &dyn ConfigSource) -> Result<Settings, ConnectorError> {
         let get = |key: &str| -> Result<Option<String>, ConnectorError> {
-            let value = source.get(key).map_err(|e| {
-                ConnectorError::config(key, format!("the host's config store failed: {e}"))
-            })?;
-            Ok(value
-                .map(|v| v.trim().to_string())
-                .filter(|v| !v.is_empty()))
+            let value = source
+                .get(key)
+                .map_err(|e| ConnectorError::config(key, format!("the host's config store failed: {e}")))?;
+            Ok(value.map(|v| v.trim().to_string()).filter(|v| !v.is_empty()))
         };
         let required = |key: &str| -> Result<String, ConnectorError> {
             get(key)?.ok_or_else(|| {
-                let what = KEYS
-                    .iter()
-                    .find(|k| k.name == key)
-                    .map(|k| k.description)
-                    .unwrap_or("");
+                let what = KEYS.iter().find(|k| k.name == key).map(|k| k.description).unwrap_or("");
                 ConnectorError::config(key, format!("`{key}` is not set. {what}"))
             })
         };
         let tenant_id = required(TENANT_ID)?;
         check_tenant_id(&tenant_id)?;
         let client_id = required(CLIENT_ID)?;
-        check_guid(
-            CLIENT_ID,
-            &client_id,
-            "the Application (client) ID from the app registration's Overview page",
-        )?;
+        check_guid(CLIENT_ID, &client_id, "the Application (client) ID from the app registration's Overview page")?;
         let client_secret = Secret::new(required(CLIENT_SECRET)?);
-        let login_endpoint = endpoint(
-            LOGIN_ENDPOINT,
-            get(LOGIN_ENDPOINT)?.as_deref().unwrap_or(DEFAULT_LOGIN),
-        )?;
-        let graph_endpoint = endpoint(
-            GRAPH_ENDPOINT,
-            get(GRAPH_ENDPOINT)?.as_deref().unwrap_or(DEFAULT_GRAPH),
-        )?;
+        let login_endpoint = endpoint(LOGIN_ENDPOINT, get(LOGIN_ENDPOINT)?.as_deref().unwrap_or(DEFAULT_LOGIN))?;
+        let graph_endpoint = endpoint(GRAPH_ENDPOINT, get(GRAPH_ENDPOINT)?.as_deref().unwrap_or(DEFAULT_GRAPH))?;
         let backfill = parse_backfill(get(BACKFILL)?.as_deref().unwrap_or("24h"))?;
-        let incidents_page_size = page_size(
-            INCIDENTS_PAGE_SIZE,
-            get(INCIDENTS_PAGE_SIZE)?,
-            INCIDENTS_MAX_PAGE,
-            INCIDENTS_MAX_PAGE,
-        )?;
-        let alerts_page_size = page_size(
-            ALERTS_PAGE_SIZE,
-            get(ALERTS_PAGE_SIZE)?,
-            ALERTS_DEFAULT_PAGE,
-            ALERTS_MAX_PAGE,
-        )?;
+        let lookback_secs = parse_duration(LOOKBACK, get(LOOKBACK)?.as_deref().unwrap_or("10m"), 0)?;
+        let incidents_page_size =
+            page_size(INCIDENTS_PAGE_SIZE, get(INCIDENTS_PAGE_SIZE)?, INCIDENTS_MAX_PAGE, INCIDENTS_MAX_PAGE)?;
+        let alerts_page_size =
+            page_size(ALERTS_PAGE_SIZE, get(ALERTS_PAGE_SIZE)?, ALERTS_DEFAULT_PAGE, ALERTS_MAX_PAGE)?;
         Ok(Settings {
             tenant_id,
             client_id,
@@ -238,6 +219,7 @@ impl Settings {
             login_endpoint,
             graph_endpoint,
             backfill,
+            lookback_secs,
             incidents_page_size,
             alerts_page_size,
         })
@@ -251,9 +233,7 @@ impl Settings {
 
 fn check_tenant_id(value: &str) -> Result<(), ConnectorError> {
     let ok = value.len() <= 256
-        && value
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+        && value.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
         && !value.starts_with(['-', '.']);
     if ok {
         Ok(())
@@ -269,10 +249,7 @@ fn check_tenant_id(value: &str) -> Result<(), ConnectorError> {
 pub fn is_guid(value: &str) -> bool {
     let groups: Vec<&str> = value.split('-').collect();
     groups.len() == 5
-        && groups
-            .iter()
-            .zip([8, 4, 4, 4, 12])
-            .all(|(g, n)| g.len() == n && g.chars().all(|c| c.is_ascii_hexdigit()))
+        && groups.iter().zip([8, 4, 4, 4, 12]).all(|(g, n)| g.len() == n && g.chars().all(|c| c.is_ascii_hexdigit()))
 }
 
 fn check_guid(key: &str, value: &str, what: &str) -> Result<(), ConnectorError> {
@@ -291,35 +268,28 @@ fn check_guid(key: &str, value: &str, what: &str) -> Result<(), ConnectorError> 
 
 fn endpoint(key: &str, value: &str) -> Result<String, ConnectorError> {
     let fix = "give a base URL such as https://graph.microsoft.com (scheme and host, optional port, no path)";
-    let parts = crate::http::split_url(value).map_err(|_| {
-        ConnectorError::config(key, format!("`{value}` is not an http(s) URL: {fix}"))
-    })?;
+    let parts = crate::http::split_url(value)
+        .map_err(|_| ConnectorError::config(key, format!("`{value}` is not an http(s) URL: {fix}")))?;
     if parts.path_and_query != "/" {
-        return Err(ConnectorError::config(
-            key,
-            format!("`{value}` has a path or query: {fix}"),
-        ));
+        return Err(ConnectorError::config(key, format!("`{value}` has a path or query: {fix}")));
     }
     Ok(format!("{}://{}", parts.scheme, parts.authority))
 }
 
 fn parse_backfill(value: &str) -> Result<Backfill, ConnectorError> {
-    let fix = |why: &str| {
-        ConnectorError::config(
-            BACKFILL,
-            format!(
-                "`{value}` {why}: use a duration such as 24h, 90m or 7d, or an RFC 3339 instant such as 2024-01-01T00:00:00Z"
-            ),
-        )
-    };
     if let Ok(ts) = Timestamp::parse(value) {
         return Ok(Backfill::Since(ts));
     }
-    let (number, unit) = value.split_at(
-        value
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(value.len()),
-    );
+    parse_duration(BACKFILL, value, 1).map(Backfill::Window)
+}
+
+/// `90s`, `10m`, `24h`, `7d` → seconds, at least `min` and at most 365 days.
+fn parse_duration(key: &str, value: &str, min: i64) -> Result<i64, ConnectorError> {
+    let fix = |why: &str| {
+        let instant = if key == BACKFILL { ", or an RFC 3339 instant such as 2024-01-01T00:00:00Z" } else { "" };
+        ConnectorError::config(key, format!("`{value}` {why}: use a duration such as 24h, 90m or 7d{instant}"))
+    };
+    let (number, unit) = value.split_at(value.find(|c: char| !c.is_ascii_digit()).unwrap_or(value.len()));
     let n: i64 = number.parse().map_err(|_| fix("is not a duration"))?;
     let secs = match unit {
         "s" => n,
@@ -328,27 +298,19 @@ fn parse_backfill(value: &str) -> Result<Backfill, ConnectorError> {
         "d" => n * 86_400,
         _ => return Err(fix("has an unknown unit")),
     };
-    if n <= 0 || secs > 365 * 86_400 {
-        return Err(fix("must be between 1s and 365d"));
+    if secs < min || secs > 365 * 86_400 {
+        return Err(fix(if min > 0 { "must be between 1s and 365d" } else { "must be at most 365d" }));
     }
-    Ok(Backfill::Window(secs))
+    Ok(secs)
 }
 
-fn page_size(
-    key: &str,
-    value: Option<String>,
-    default: u32,
-    max: u32,
-) -> Result<u32, ConnectorError> {
+fn page_size(key: &str, value: Option<String>, default: u32, max: u32) -> Result<u32, ConnectorError> {
     let Some(value) = value else {
         return Ok(default);
     };
     match value.parse::<u32>() {
         Ok(n) if (1..=max).contains(&n) => Ok(n),
-        _ => Err(ConnectorError::config(
-            key,
-            format!("`{value}` must be a whole number from 1 to {max}"),
-        )),
+        _ => Err(ConnectorError::config(key, format!("`{value}` must be a whole number from 1 to {max}"))),
     }
 }
 
@@ -377,6 +339,7 @@ mod tests {
         assert_eq!(s.backfill, Backfill::Window(86_400));
         assert_eq!(s.incidents_page_size, 50);
         assert_eq!(s.alerts_page_size, 100);
+        assert_eq!(s.lookback_secs, 600);
     }
 
     #[test]
@@ -401,16 +364,10 @@ mod tests {
         let mut c = base();
         c.insert(CLIENT_ID.into(), "my app".into());
         let e = Settings::load(&c).unwrap_err();
-        assert!(
-            matches!(&e, ConnectorError::Config { key, .. } if key == "client-id"),
-            "{e:?}"
-        );
+        assert!(matches!(&e, ConnectorError::Config { key, .. } if key == "client-id"), "{e:?}");
 
         let mut c = base();
-        c.insert(
-            GRAPH_ENDPOINT.into(),
-            "https://graph.microsoft.com/v1.0".into(),
-        );
+        c.insert(GRAPH_ENDPOINT.into(), "https://graph.microsoft.com/v1.0".into());
         let e = Settings::load(&c).unwrap_err();
         assert!(
             matches!(&e, ConnectorError::Config { key, message } if key == "graph-endpoint" && message.contains("has a path")),
@@ -420,19 +377,11 @@ mod tests {
         let mut c = base();
         c.insert(INCIDENTS_PAGE_SIZE.into(), "100".into());
         let e = Settings::load(&c).unwrap_err();
-        assert_eq!(
-            e,
-            ConnectorError::config(
-                "incidents-page-size",
-                "`100` must be a whole number from 1 to 50"
-            )
-        );
+        assert_eq!(e, ConnectorError::config("incidents-page-size", "`100` must be a whole number from 1 to 50"));
 
         let mut c = base();
         c.insert(BACKFILL.into(), "3 weeks".into());
-        assert!(
-            matches!(Settings::load(&c).unwrap_err(), ConnectorError::Config { key, .. } if key == "backfill")
-        );
+        assert!(matches!(Settings::load(&c).unwrap_err(), ConnectorError::Config { key, .. } if key == "backfill"));
     }
 
     #[test]

@@ -22,9 +22,7 @@ pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now(&self) -> Timestamp {
-        let d = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default();
+        let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
         Timestamp::from_unix(d.as_secs() as i64, d.subsec_nanos())
     }
 }
@@ -87,7 +85,9 @@ impl<H: HttpClient, C: Clock> Connector<'_, H, C> {
             TransportError::Denied(target) => ConnectorError::DeniedBySandbox(format!(
                 "the host refused a request to {target}; only the tenant's configured endpoints are reachable"
             )),
-            TransportError::BadUrl(url) => ConnectorError::invalid(0, format!("cannot request `{url}`: not an absolute http(s) URL")),
+            TransportError::BadUrl(url) => {
+                ConnectorError::invalid(0, format!("cannot request `{url}`: not an absolute http(s) URL"))
+            }
             TransportError::Network(why) => {
                 let host = crate::http::split_url(&request.url).map(|p| p.authority).unwrap_or_default();
                 ConnectorError::Transient(format!("network error talking to {host}: {why}"))
@@ -106,11 +106,7 @@ impl<H: HttpClient, C: Clock> Connector<'_, H, C> {
     }
 
     /// GET a Graph URL with a token, refreshing the token once if Graph rejects it.
-    fn graph_get(
-        &mut self,
-        url: &str,
-        collection: Collection,
-    ) -> Result<Result<Response, u32>, ConnectorError> {
+    fn graph_get(&mut self, url: &str, collection: Collection) -> Result<Result<Response, u32>, ConnectorError> {
         for attempt in 0..2 {
             let token = self.token()?;
             let request = Request::get(url)
@@ -145,12 +141,7 @@ impl<H: HttpClient, C: Clock> Connector<'_, H, C> {
         cursor: Option<&str>,
         page_size: Option<u32>,
     ) -> Result<RecordPage<Incident>, ConnectorError> {
-        self.fetch(
-            Collection::Incidents,
-            cursor,
-            page_size,
-            records::incident_from_raw,
-        )
+        self.fetch(Collection::Incidents, cursor, page_size, records::incident_from_raw)
     }
 
     /// The next page of alerts after `cursor`.
@@ -159,12 +150,7 @@ impl<H: HttpClient, C: Clock> Connector<'_, H, C> {
         cursor: Option<&str>,
         page_size: Option<u32>,
     ) -> Result<RecordPage<Alert>, ConnectorError> {
-        self.fetch(
-            Collection::Alerts,
-            cursor,
-            page_size,
-            records::alert_from_raw,
-        )
+        self.fetch(Collection::Alerts, cursor, page_size, records::alert_from_raw)
     }
 
     fn fetch<T: Versioned>(
@@ -182,19 +168,10 @@ impl<H: HttpClient, C: Clock> Connector<'_, H, C> {
             }),
         };
         let (configured, max) = match collection {
-            Collection::Incidents => (
-                self.settings.incidents_page_size,
-                crate::config::INCIDENTS_MAX_PAGE,
-            ),
-            Collection::Alerts => (
-                self.settings.alerts_page_size,
-                crate::config::ALERTS_MAX_PAGE,
-            ),
+            Collection::Incidents => (self.settings.incidents_page_size, crate::config::INCIDENTS_MAX_PAGE),
+            Collection::Alerts => (self.settings.alerts_page_size, crate::config::ALERTS_MAX_PAGE),
         };
-        let mut top = page_size
-            .unwrap_or(configured)
-            .clamp(1, max)
-            .min(cursor.top_limit.unwrap_or(u32::MAX));
+        let mut top = page_size.unwrap_or(configured).clamp(1, max).min(cursor.top_limit.unwrap_or(u32::MAX));
         let graph = self.settings.graph_endpoint.clone();
         let resp = loop {
             let url = match &cursor.scan {
@@ -223,26 +200,17 @@ impl<H: HttpClient, C: Clock> Connector<'_, H, C> {
         let page: Page = serde_json::from_slice(&resp.body).map_err(|e| {
             ConnectorError::invalid(
                 200,
-                format!(
-                    "the {} page is not valid Graph JSON: {e}; the cursor did not move",
-                    collection.noun()
-                ),
+                format!("the {} page is not valid Graph JSON: {e}; the cursor did not move", collection.noun()),
             )
         })?;
         let Some(items) = page.value else {
             return Err(ConnectorError::invalid(
                 200,
-                format!(
-                    "the {} page has no `value` array; the cursor did not move",
-                    collection.noun()
-                ),
+                format!("the {} page has no `value` array; the cursor did not move", collection.noun()),
             ));
         };
         if cursor.scan.is_none() {
-            cursor.scan = Some(Scan {
-                next_link: String::new(),
-                emitted: Default::default(),
-            });
+            cursor.scan = Some(Scan { next_link: String::new(), emitted: Default::default() });
         }
         let mut out = Vec::with_capacity(items.len());
         for raw in items {
@@ -259,11 +227,7 @@ impl<H: HttpClient, C: Clock> Connector<'_, H, C> {
         }
         let more = match page.next_link {
             Some(link) => {
-                let previous = cursor
-                    .scan
-                    .as_ref()
-                    .map(|s| s.next_link.as_str())
-                    .unwrap_or_default();
+                let previous = cursor.scan.as_ref().map(|s| s.next_link.as_str()).unwrap_or_default();
                 if link == previous {
                     return Err(ConnectorError::invalid(
                         200,
@@ -277,14 +241,10 @@ impl<H: HttpClient, C: Clock> Connector<'_, H, C> {
                 true
             }
             None => {
-                cursor.finish_scan();
+                cursor.finish_scan(self.settings.lookback_secs);
                 false
             }
         };
-        Ok(RecordPage {
-            records: out,
-            next_cursor: cursor.encode(),
-            more,
-        })
+        Ok(RecordPage { records: out, next_cursor: cursor.encode(), more })
     }
 }

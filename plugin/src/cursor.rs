@@ -1,5 +1,6 @@
-//! The paging cursor the host checkpoints: where the next request goes and which boundary records
-//! were already emitted, so records sharing a timestamp are neither lost nor repeated.
+//! The paging cursor the host checkpoints: where the next request goes and which records at or
+//! after the watermark were already emitted, so records sharing a timestamp, and records re-read
+//! by the look-back overlap, are neither lost nor repeated.
 
 use crate::error::ConnectorError;
 use crate::time::Timestamp;
@@ -16,9 +17,9 @@ pub struct Cursor {
     pub v: u32,
     /// Scans ask for records updated at or after this instant (canonical RFC 3339).
     pub watermark: String,
-    /// Records at exactly `watermark` that were already emitted: id → version.
+    /// Records at or after `watermark` that were already emitted: id → version (canonical).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub boundary: BTreeMap<String, String>,
+    pub seen: BTreeMap<String, String>,
     /// The scan in progress, if a poll stopped between pages.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scan: Option<Scan>,
@@ -41,13 +42,7 @@ pub struct Scan {
 impl Cursor {
     /// A cursor for the first poll, starting at `since`.
     pub fn starting_at(since: Timestamp) -> Self {
-        Cursor {
-            v: VERSION,
-            watermark: since.canonical(),
-            boundary: BTreeMap::new(),
-            scan: None,
-            top_limit: None,
-        }
+        Cursor { v: VERSION, watermark: since.canonical(), seen: BTreeMap::new(), scan: None, top_limit: None }
     }
 
     /// Reads a cursor the host stored.
@@ -55,9 +50,7 @@ impl Cursor {
         let bad = |why: String| {
             ConnectorError::config(
                 "cursor",
-                format!(
-                    "the stored cursor cannot be used ({why}); delete this tenant's state to backfill again"
-                ),
+                format!("the stored cursor cannot be used ({why}); delete this tenant's state to backfill again"),
             )
         };
         let cursor: Cursor = serde_json::from_str(text).map_err(|e| bad(e.to_string()))?;
@@ -86,7 +79,7 @@ impl Cursor {
         }
         let v = version.canonical();
         let seen = |m: &BTreeMap<String, String>| m.get(id) == Some(&v);
-        !(seen(&self.boundary) || self.scan.as_ref().is_some_and(|s| seen(&s.emitted)))
+        !(seen(&self.seen) || self.scan.as_ref().is_some_and(|s| seen(&s.emitted)))
     }
 
     /// Records that (id, version) was emitted in the scan in progress.
@@ -96,27 +89,20 @@ impl Cursor {
         }
     }
 
-    /// Ends the scan: the next one starts at the newest version seen, remembering the records
-    /// at that instant so the inclusive filter does not emit them again.
-    pub fn finish_scan(&mut self) {
+    /// Ends the scan. The next one starts `lookback_secs` before the newest version seen, because
+    /// Microsoft can list a record minutes after its `lastUpdateDateTime`; the records re-read in
+    /// that overlap are in `seen` and are not emitted again. The watermark never moves back.
+    pub fn finish_scan(&mut self, lookback_secs: i64) {
         let Some(scan) = self.scan.take() else { return };
         let old = self.watermark();
-        let newest = scan
-            .emitted
-            .values()
-            .filter_map(|v| Timestamp::parse(v).ok())
-            .max()
-            .filter(|n| *n > old)
-            .unwrap_or(old);
-        let newest_text = newest.canonical();
-        let mut boundary: BTreeMap<String, String> = if newest == old {
-            std::mem::take(&mut self.boundary)
-        } else {
-            BTreeMap::new()
+        self.seen.extend(scan.emitted);
+        let newest = self.seen.values().filter_map(|v| Timestamp::parse(v).ok()).max();
+        let next = match newest {
+            Some(n) => n.minus_seconds(lookback_secs).max(old),
+            None => old,
         };
-        boundary.extend(scan.emitted.into_iter().filter(|(_, v)| *v == newest_text));
-        self.watermark = newest_text;
-        self.boundary = boundary;
+        self.seen.retain(|_, v| Timestamp::parse(v).is_ok_and(|t| t >= next));
+        self.watermark = next.canonical();
     }
 }
 
@@ -131,63 +117,61 @@ mod tests {
     #[test]
     fn boundary_records_are_not_emitted_twice_but_newer_versions_are() {
         let mut c = Cursor::starting_at(ts("2024-01-01T00:00:00Z"));
-        c.scan = Some(Scan {
-            next_link: String::new(),
-            emitted: BTreeMap::new(),
-        });
+        c.scan = Some(Scan { next_link: String::new(), emitted: BTreeMap::new() });
         assert!(c.admit("a", ts("2024-01-02T00:00:00.5Z")));
         c.record("a", ts("2024-01-02T00:00:00.5Z"));
         c.record("b", ts("2024-01-02T00:00:00.50Z"));
         c.record("c", ts("2024-01-01T12:00:00Z"));
-        assert!(
-            !c.admit("a", ts("2024-01-02T00:00:00.5000000Z")),
-            "same version, other spelling"
-        );
-        c.finish_scan();
+        assert!(!c.admit("a", ts("2024-01-02T00:00:00.5000000Z")), "same version, other spelling");
+        c.finish_scan(0);
         assert_eq!(c.watermark, "2024-01-02T00:00:00.5000000Z");
-        assert_eq!(c.boundary.keys().collect::<Vec<_>>(), vec!["a", "b"]);
+        assert_eq!(c.seen.keys().collect::<Vec<_>>(), vec!["a", "b"]);
         assert!(c.scan.is_none());
         // Next scan: `ge` returns a and b again; they are dropped. A new record at the same instant is kept.
         assert!(!c.admit("a", ts("2024-01-02T00:00:00.5Z")));
         assert!(!c.admit("b", ts("2024-01-02T00:00:00.5Z")));
         assert!(c.admit("d", ts("2024-01-02T00:00:00.5Z")));
-        assert!(
-            c.admit("a", ts("2024-01-02T00:00:00.5000001Z")),
-            "an update is a new version"
-        );
-        assert!(
-            !c.admit("c", ts("2024-01-01T12:00:00Z")),
-            "older than the watermark: the server ignored $filter"
-        );
+        assert!(c.admit("a", ts("2024-01-02T00:00:00.5000001Z")), "an update is a new version");
+        assert!(!c.admit("c", ts("2024-01-01T12:00:00Z")), "older than the watermark: the server ignored $filter");
     }
 
     #[test]
-    fn an_empty_scan_keeps_watermark_and_boundary() {
+    fn an_empty_scan_keeps_watermark_and_seen() {
         let mut c = Cursor::starting_at(ts("2024-01-01T00:00:00Z"));
-        c.boundary.insert("x".into(), c.watermark.clone());
-        c.scan = Some(Scan {
-            next_link: String::new(),
-            emitted: BTreeMap::new(),
-        });
-        c.finish_scan();
+        c.seen.insert("x".into(), c.watermark.clone());
+        c.scan = Some(Scan { next_link: String::new(), emitted: BTreeMap::new() });
+        c.finish_scan(600);
         assert_eq!(c.watermark, "2024-01-01T00:00:00.0000000Z");
-        assert_eq!(c.boundary.len(), 1);
+        assert_eq!(c.seen.len(), 1);
+    }
+
+    #[test]
+    fn lookback_overlap_rereads_without_re_emitting_and_never_moves_back() {
+        let mut c = Cursor::starting_at(ts("2024-01-01T00:00:00Z"));
+        c.scan = Some(Scan { next_link: String::new(), emitted: BTreeMap::new() });
+        c.record("old", ts("2024-01-01T11:00:00Z"));
+        c.record("a", ts("2024-01-01T11:55:00Z"));
+        c.record("b", ts("2024-01-01T12:00:00Z"));
+        c.finish_scan(600);
+        assert_eq!(c.watermark, "2024-01-01T11:50:00.0000000Z");
+        assert_eq!(c.seen.keys().collect::<Vec<_>>(), vec!["a", "b"], "only records inside the overlap are kept");
+        assert!(!c.admit("a", ts("2024-01-01T11:55:00Z")));
+        assert!(c.admit("late", ts("2024-01-01T11:52:00Z")), "listed late, inside the overlap: delivered");
+        // A scan that sees only old records cannot pull the watermark back.
+        c.scan = Some(Scan { next_link: String::new(), emitted: BTreeMap::new() });
+        c.finish_scan(86_400);
+        assert_eq!(c.watermark, "2024-01-01T11:50:00.0000000Z");
     }
 
     #[test]
     fn round_trip_and_bad_cursors() {
         let c = Cursor::starting_at(ts("2024-01-01T00:00:00Z"));
         assert_eq!(Cursor::decode(&c.encode()).unwrap(), c);
-        assert!(
-            matches!(Cursor::decode("{"), Err(ConnectorError::Config { key, .. }) if key == "cursor")
-        );
+        assert!(matches!(Cursor::decode("{"), Err(ConnectorError::Config { key, .. }) if key == "cursor"));
         assert!(matches!(
             Cursor::decode(r#"{"v":9,"watermark":"2024-01-01T00:00:00Z"}"#),
             Err(ConnectorError::Config { .. })
         ));
-        assert!(matches!(
-            Cursor::decode(r#"{"v":1,"watermark":"nope"}"#),
-            Err(ConnectorError::Config { .. })
-        ));
+        assert!(matches!(Cursor::decode(r#"{"v":1,"watermark":"nope"}"#), Err(ConnectorError::Config { .. })));
     }
 }

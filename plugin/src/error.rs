@@ -58,17 +58,11 @@ pub enum ConnectorError {
 impl ConnectorError {
     /// A configuration error for `key`.
     pub fn config(key: &str, message: impl Into<String>) -> Self {
-        ConnectorError::Config {
-            key: key.to_string(),
-            message: message.into(),
-        }
+        ConnectorError::Config { key: key.to_string(), message: message.into() }
     }
 
     /// An invalid-response error.
     pub fn invalid(status: u16, message: impl Into<String>) -> Self {
-        ConnectorError::InvalidResponse {
-            status,
-            message: message.into(),
-        }
+        ConnectorError::InvalidResponse { status, message: message.into() }
     }
 }

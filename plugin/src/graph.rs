@@ -46,10 +46,9 @@ impl Collection {
     pub fn first_page_url(self, graph: &str, since: Timestamp, top: u32) -> String {
         // `ge`, not `gt`: records sharing the boundary instant must not be lost; the cursor drops
         // the ones already emitted. The literal is canonical (7 digits, UTC, unquoted).
-        let filter: String = form_urlencoded::byte_serialize(
-            format!("lastUpdateDateTime ge {}", since.canonical()).as_bytes(),
-        )
-        .collect();
+        let filter: String =
+            form_urlencoded::byte_serialize(format!("lastUpdateDateTime ge {}", since.canonical()).as_bytes())
+                .collect();
         let expand = match self {
             Collection::Incidents => "$expand=alerts&",
             Collection::Alerts => "",
@@ -93,18 +92,12 @@ pub enum Failure {
 pub fn classify_failure(resp: &Response, collection: Collection, roles: &[String]) -> Failure {
     let body: GraphErrorBody = serde_json::from_slice(&resp.body).unwrap_or_default();
     let err = body.error;
-    let request_id = err
-        .inner
-        .and_then(|i| i.request_id)
-        .map(|id| format!(" (request-id {id})"))
-        .unwrap_or_default();
+    let request_id = err.inner.and_then(|i| i.request_id).map(|id| format!(" (request-id {id})")).unwrap_or_default();
     let what = collection.noun();
     match resp.status {
-        401 => Failure::TokenRejected(if err.message.is_empty() {
-            "access token rejected".into()
-        } else {
-            err.message
-        }),
+        401 => {
+            Failure::TokenRejected(if err.message.is_empty() { "access token rejected".into() } else { err.message })
+        }
         403 => {
             let permission = collection.permission().to_string();
             let message = if roles.is_empty() {
@@ -117,28 +110,19 @@ pub fn classify_failure(resp: &Response, collection: Collection, roles: &[String
                     roles.join(", ")
                 )
             };
-            Failure::Error(ConnectorError::Permission {
-                permission,
-                message,
-            })
+            Failure::Error(ConnectorError::Permission { permission, message })
         }
         429 | 503 if resp.status == 429 || resp.header("retry-after").is_some() => {
             Failure::Error(ConnectorError::Throttled {
                 retry_after_ms: resp.header("retry-after").and_then(parse_retry_after_ms),
-                message: format!(
-                    "Microsoft Graph throttled the {what} request (HTTP {}){request_id}",
-                    resp.status
-                ),
+                message: format!("Microsoft Graph throttled the {what} request (HTTP {}){request_id}", resp.status),
             })
         }
         400 => match top_limit(&err.message) {
             Some(limit) => Failure::TopTooLarge(limit),
             None => Failure::Error(ConnectorError::invalid(
                 400,
-                format!(
-                    "Microsoft Graph rejected the {what} query: {}{request_id}",
-                    short(&err.message, &resp.body)
-                ),
+                format!("Microsoft Graph rejected the {what} query: {}{request_id}", short(&err.message, &resp.body)),
             )),
         },
         404 => Failure::Error(ConnectorError::config(
@@ -154,10 +138,7 @@ pub fn classify_failure(resp: &Response, collection: Collection, roles: &[String
         ))),
         s => Failure::Error(ConnectorError::invalid(
             s,
-            format!(
-                "unexpected HTTP {s} to the {what} request: {}{request_id}",
-                short(&err.message, &resp.body)
-            ),
+            format!("unexpected HTTP {s} to the {what} request: {}{request_id}", short(&err.message, &resp.body)),
         )),
     }
 }
@@ -168,20 +149,14 @@ fn short(message: &str, body: &[u8]) -> String {
     }
     let text = String::from_utf8_lossy(body);
     let text = text.trim();
-    if text.is_empty() {
-        "(empty body)".to_string()
-    } else {
-        text.chars().take(200).collect()
-    }
+    if text.is_empty() { "(empty body)".to_string() } else { text.chars().take(200).collect() }
 }
 
 /// Reads N from "The limit of 'N' for Top query has been exceeded".
 fn top_limit(message: &str) -> Option<u32> {
     let rest = message.split("The limit of '").nth(1)?;
     let (n, tail) = rest.split_once('\'')?;
-    tail.starts_with(" for Top query")
-        .then(|| n.parse().ok())
-        .flatten()
+    tail.starts_with(" for Top query").then(|| n.parse().ok()).flatten()
 }
 
 /// Parses `Retry-After`: whole or fractional seconds, or an HTTP date (relative to now).
@@ -191,10 +166,7 @@ pub fn parse_retry_after_ms(value: &str) -> Option<u64> {
         return (secs.is_finite() && secs >= 0.0).then(|| (secs * 1000.0).ceil() as u64);
     }
     let when = chrono::DateTime::parse_from_rfc2822(value).ok()?;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .ok()?
-        .as_millis() as i64;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).ok()?.as_millis() as i64;
     Some((when.timestamp_millis() - now).max(0) as u64)
 }
 
@@ -203,11 +175,7 @@ mod tests {
     use super::*;
 
     fn resp(status: u16, body: &str) -> Response {
-        Response {
-            status,
-            headers: vec![],
-            body: body.as_bytes().to_vec(),
-        }
+        Response { status, headers: vec![], body: body.as_bytes().to_vec() }
     }
 
     #[test]
@@ -226,43 +194,24 @@ mod tests {
     #[test]
     fn top_limit_from_microsofts_400() {
         let body = r#"{"error":{"code":"","message":"The query specified in the URI is not valid. The limit of '50' for Top query has been exceeded. The value from the incoming request is '100'.","details":[]}}"#;
-        assert_eq!(
-            classify_failure(&resp(400, body), Collection::Incidents, &[]),
-            Failure::TopTooLarge(50)
-        );
+        assert_eq!(classify_failure(&resp(400, body), Collection::Incidents, &[]), Failure::TopTooLarge(50));
     }
 
     #[test]
     fn forbidden_names_the_permission() {
         let body = r#"{"error":{"code":"Forbidden","message":"Missing application roles.","innerError":{"request-id":"r-1"}}}"#;
         match classify_failure(&resp(403, body), Collection::Alerts, &[]) {
-            Failure::Error(ConnectorError::Permission {
-                permission,
-                message,
-            }) => {
+            Failure::Error(ConnectorError::Permission { permission, message }) => {
                 assert_eq!(permission, "SecurityAlert.Read.All");
-                assert!(
-                    message.contains("admin consent has not been granted"),
-                    "{message}"
-                );
+                assert!(message.contains("admin consent has not been granted"), "{message}");
                 assert!(message.contains("request-id r-1"));
             }
             other => panic!("{other:?}"),
         }
-        match classify_failure(
-            &resp(403, body),
-            Collection::Incidents,
-            &["SecurityAlert.Read.All".into()],
-        ) {
-            Failure::Error(ConnectorError::Permission {
-                permission,
-                message,
-            }) => {
+        match classify_failure(&resp(403, body), Collection::Incidents, &["SecurityAlert.Read.All".into()]) {
+            Failure::Error(ConnectorError::Permission { permission, message }) => {
                 assert_eq!(permission, "SecurityIncident.Read.All");
-                assert!(
-                    message.contains("it has: SecurityAlert.Read.All"),
-                    "{message}"
-                );
+                assert!(message.contains("it has: SecurityAlert.Read.All"), "{message}");
             }
             other => panic!("{other:?}"),
         }
@@ -274,18 +223,12 @@ mod tests {
         r.headers.push(("Retry-After".into(), "2.128".into()));
         assert!(matches!(
             classify_failure(&r, Collection::Incidents, &[]),
-            Failure::Error(ConnectorError::Throttled {
-                retry_after_ms: Some(2128),
-                ..
-            })
+            Failure::Error(ConnectorError::Throttled { retry_after_ms: Some(2128), .. })
         ));
         let r = resp(429, "{}");
         assert!(matches!(
             classify_failure(&r, Collection::Incidents, &[]),
-            Failure::Error(ConnectorError::Throttled {
-                retry_after_ms: None,
-                ..
-            })
+            Failure::Error(ConnectorError::Throttled { retry_after_ms: None, .. })
         ));
     }
 
@@ -293,10 +236,7 @@ mod tests {
     fn retry_after_forms() {
         assert_eq!(parse_retry_after_ms("10"), Some(10_000));
         assert_eq!(parse_retry_after_ms("2.128"), Some(2128));
-        assert_eq!(
-            parse_retry_after_ms("Wed, 21 Oct 2015 07:28:00 GMT"),
-            Some(0)
-        );
+        assert_eq!(parse_retry_after_ms("Wed, 21 Oct 2015 07:28:00 GMT"), Some(0));
         assert_eq!(parse_retry_after_ms("soon"), None);
         assert_eq!(parse_retry_after_ms("-1"), None);
     }

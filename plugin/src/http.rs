@@ -32,14 +32,7 @@ impl fmt::Debug for Request {
         f.debug_struct("Request")
             .field("method", &self.method)
             .field("url", &self.url)
-            .field(
-                "headers",
-                &self
-                    .headers
-                    .iter()
-                    .map(|(k, _)| k.as_str())
-                    .collect::<Vec<_>>(),
-            )
+            .field("headers", &self.headers.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>())
             .field("body_len", &self.body.as_ref().map(Vec::len))
             .finish()
     }
@@ -48,12 +41,7 @@ impl fmt::Debug for Request {
 impl Request {
     /// A GET request.
     pub fn get(url: impl Into<String>) -> Self {
-        Request {
-            method: Method::Get,
-            url: url.into(),
-            headers: Vec::new(),
-            body: None,
-        }
+        Request { method: Method::Get, url: url.into(), headers: Vec::new(), body: None }
     }
 
     /// Adds a header.
@@ -64,10 +52,7 @@ impl Request {
 
     /// The value of the first header named `name` (case-insensitive).
     pub fn header_value(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 }
 
@@ -85,10 +70,7 @@ pub struct Response {
 impl Response {
     /// The value of the first header named `name` (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 }
 
@@ -134,8 +116,7 @@ pub fn split_url(url: &str) -> Result<UrlParts, TransportError> {
     let rest = rest.split('#').next().unwrap_or_default();
     let cut = rest.find(['/', '?']).unwrap_or(rest.len());
     let (authority, tail) = rest.split_at(cut);
-    if authority.is_empty() || authority.contains('@') || authority.chars().any(char::is_whitespace)
-    {
+    if authority.is_empty() || authority.contains('@') || authority.chars().any(char::is_whitespace) {
         return Err(bad());
     }
     let path_and_query = match tail.chars().next() {
@@ -143,11 +124,7 @@ pub fn split_url(url: &str) -> Result<UrlParts, TransportError> {
         Some('?') => format!("/{tail}"),
         _ => tail.to_string(),
     };
-    Ok(UrlParts {
-        scheme,
-        authority: authority.to_string(),
-        path_and_query,
-    })
+    Ok(UrlParts { scheme, authority: authority.to_string(), path_and_query })
 }
 
 #[cfg(test)]

@@ -116,12 +116,6 @@ fn lenient_values<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Value>, D::Erro
 }
 
 /// An array of objects of type `T`; non-objects and null are skipped (they stay in the raw JSON).
-fn lenient_objects<'de, D: Deserializer<'de>, T: serde::de::DeserializeOwned>(
-    d: D,
-) -> Result<Vec<T>, D::Error> {
-    Ok(lenient_values(d)?
-        .into_iter()
-        .filter(Value::is_object)
-        .filter_map(|v| serde_json::from_value(v).ok())
-        .collect())
+fn lenient_objects<'de, D: Deserializer<'de>, T: serde::de::DeserializeOwned>(d: D) -> Result<Vec<T>, D::Error> {
+    Ok(lenient_values(d)?.into_iter().filter(Value::is_object).filter_map(|v| serde_json::from_value(v).ok()).collect())
 }

@@ -138,16 +138,9 @@ pub fn canonical_enum(value: &str) -> String {
         .unwrap_or_else(|| value.to_string())
 }
 
-fn required_time(
-    field: &str,
-    value: Option<&str>,
-    kind: &str,
-    id: &str,
-) -> Result<Timestamp, ConnectorError> {
-    let text =
-        value.ok_or_else(|| ConnectorError::invalid(0, format!("{kind} {id} has no `{field}`")))?;
-    Timestamp::parse(text)
-        .map_err(|e| ConnectorError::invalid(0, format!("{kind} {id}: `{field}` {e}")))
+fn required_time(field: &str, value: Option<&str>, kind: &str, id: &str) -> Result<Timestamp, ConnectorError> {
+    let text = value.ok_or_else(|| ConnectorError::invalid(0, format!("{kind} {id} has no `{field}`")))?;
+    Timestamp::parse(text).map_err(|e| ConnectorError::invalid(0, format!("{kind} {id}: `{field}` {e}")))
 }
 
 fn push_unique(list: &mut Vec<String>, value: Option<String>) {
@@ -173,11 +166,7 @@ impl EvidenceSummary {
             let kind = item
                 .get("@odata.type")
                 .and_then(Value::as_str)
-                .map(|t| {
-                    t.trim_start_matches('#')
-                        .trim_start_matches("microsoft.graph.security.")
-                        .to_string()
-                })
+                .map(|t| t.trim_start_matches('#').trim_start_matches("microsoft.graph.security.").to_string())
                 .unwrap_or_default();
             match kind.as_str() {
                 "deviceEvidence" => push_unique(
@@ -191,8 +180,7 @@ impl EvidenceSummary {
                 "urlEvidence" => push_unique(&mut self.urls, text_at(item, &["url"])),
                 "fileEvidence" => push_unique(
                     &mut self.files,
-                    text_at(item, &["fileDetails", "fileName"])
-                        .or_else(|| text_at(item, &["fileDetails", "sha256"])),
+                    text_at(item, &["fileDetails", "fileName"]).or_else(|| text_at(item, &["fileDetails", "sha256"])),
                 ),
                 "mailboxEvidence" => push_unique(
                     &mut self.mailboxes,
@@ -234,18 +222,10 @@ fn user_name(account: Option<&Value>) -> Option<String> {
 
 /// Normalises one incident from its raw JSON text.
 pub fn incident_from_raw(raw: &str) -> Result<Incident, ConnectorError> {
-    let g: GraphIncident = serde_json::from_str(raw).map_err(|e| {
-        ConnectorError::invalid(0, format!("an incident is not a JSON object: {e}"))
-    })?;
-    let id =
-        g.id.filter(|s| !s.is_empty())
-            .ok_or_else(|| ConnectorError::invalid(0, "an incident has no `id`"))?;
-    let last_updated = required_time(
-        "lastUpdateDateTime",
-        g.last_update_date_time.as_deref(),
-        "incident",
-        &id,
-    )?;
+    let g: GraphIncident = serde_json::from_str(raw)
+        .map_err(|e| ConnectorError::invalid(0, format!("an incident is not a JSON object: {e}")))?;
+    let id = g.id.filter(|s| !s.is_empty()).ok_or_else(|| ConnectorError::invalid(0, "an incident has no `id`"))?;
+    let last_updated = required_time("lastUpdateDateTime", g.last_update_date_time.as_deref(), "incident", &id)?;
     // createdDateTime is non-nullable in the schema; if a server omits it anyway, keep the record.
     let created = match g.created_date_time.as_deref() {
         Some(t) => required_time("createdDateTime", Some(t), "incident", &id)?,
@@ -253,8 +233,7 @@ pub fn incident_from_raw(raw: &str) -> Result<Incident, ConnectorError> {
     };
     let severity = g.severity.unwrap_or_else(|| "unknown".into());
     let mut evidence = EvidenceSummary::default();
-    let (mut service_sources, mut detection_sources, mut mitre, mut alert_ids) =
-        (vec![], vec![], vec![], vec![]);
+    let (mut service_sources, mut detection_sources, mut mitre, mut alert_ids) = (vec![], vec![], vec![], vec![]);
     for alert in &g.alerts {
         push_unique(&mut alert_ids, alert.id.clone());
         push_unique(&mut service_sources, alert.service_source.clone());
@@ -290,15 +269,8 @@ pub fn incident_from_raw(raw: &str) -> Result<Incident, ConnectorError> {
 pub fn alert_from_raw(raw: &str) -> Result<Alert, ConnectorError> {
     let g: GraphAlert = serde_json::from_str(raw)
         .map_err(|e| ConnectorError::invalid(0, format!("an alert is not a JSON object: {e}")))?;
-    let id =
-        g.id.filter(|s| !s.is_empty())
-            .ok_or_else(|| ConnectorError::invalid(0, "an alert has no `id`"))?;
-    let last_updated = required_time(
-        "lastUpdateDateTime",
-        g.last_update_date_time.as_deref(),
-        "alert",
-        &id,
-    )?;
+    let id = g.id.filter(|s| !s.is_empty()).ok_or_else(|| ConnectorError::invalid(0, "an alert has no `id`"))?;
+    let last_updated = required_time("lastUpdateDateTime", g.last_update_date_time.as_deref(), "alert", &id)?;
     let created = match g.created_date_time.as_deref() {
         Some(t) => required_time("createdDateTime", Some(t), "alert", &id)?,
         None => last_updated,

@@ -24,17 +24,12 @@ pub struct BadTimestamp {
 impl Timestamp {
     /// Parses `2024-03-26T13:35:45.23Z`-style text with 0 to 9 fractional digits and any offset.
     pub fn parse(text: &str) -> Result<Self, BadTimestamp> {
-        let bad = || BadTimestamp {
-            value: text.to_string(),
-        };
+        let bad = || BadTimestamp { value: text.to_string() };
         // chrono also accepts a space for `T`; Graph never sends one in record fields, but
         // tolerating it costs nothing and loses no precision.
         let parsed = DateTime::parse_from_rfc3339(text.trim()).map_err(|_| bad())?;
         let utc = parsed.with_timezone(&Utc);
-        Ok(Timestamp {
-            seconds: utc.timestamp(),
-            nanos: utc.timestamp_subsec_nanos(),
-        })
+        Ok(Timestamp { seconds: utc.timestamp(), nanos: utc.timestamp_subsec_nanos() })
     }
 
     /// From seconds and nanoseconds since the epoch.
@@ -44,10 +39,7 @@ impl Timestamp {
 
     /// The instant `secs` seconds earlier.
     pub fn minus_seconds(self, secs: i64) -> Self {
-        Timestamp {
-            seconds: self.seconds - secs,
-            nanos: self.nanos,
-        }
+        Timestamp { seconds: self.seconds - secs, nanos: self.nanos }
     }
 
     /// Canonical form: UTC, always 7 fractional digits (Graph's 100 ns precision), `Z`.
@@ -56,11 +48,7 @@ impl Timestamp {
     /// a `ge` filter built from it still includes the record.
     pub fn canonical(&self) -> String {
         let dt = DateTime::<Utc>::from_timestamp(self.seconds, 0).unwrap_or_default();
-        format!(
-            "{}.{:07}Z",
-            dt.format("%Y-%m-%dT%H:%M:%S"),
-            self.nanos / 100
-        )
+        format!("{}.{:07}Z", dt.format("%Y-%m-%dT%H:%M:%S"), self.nanos / 100)
     }
 }
 
@@ -94,12 +82,7 @@ mod tests {
         ];
         let parsed: Vec<Timestamp> = texts.iter().map(|t| Timestamp::parse(t).unwrap()).collect();
         for pair in parsed.windows(2) {
-            assert!(
-                pair[0] < pair[1],
-                "{:?} should be before {:?}",
-                pair[0],
-                pair[1]
-            );
+            assert!(pair[0] < pair[1], "{:?} should be before {:?}", pair[0], pair[1]);
         }
         let mut shuffled = texts.to_vec();
         shuffled.sort(); // string order differs from time order
@@ -109,13 +92,7 @@ mod tests {
     #[test]
     fn exact_values() {
         let t = Timestamp::parse("2024-03-26T13:35:45.23Z").unwrap();
-        assert_eq!(
-            t,
-            Timestamp {
-                seconds: 1_711_460_145,
-                nanos: 230_000_000
-            }
-        );
+        assert_eq!(t, Timestamp { seconds: 1_711_460_145, nanos: 230_000_000 });
         assert_eq!(t.canonical(), "2024-03-26T13:35:45.2300000Z");
         let t = Timestamp::parse("2021-05-02T14:19:01.3266667Z").unwrap();
         assert_eq!(t.nanos, 326_666_700);
@@ -142,13 +119,7 @@ mod tests {
 
     #[test]
     fn garbage_is_rejected_with_the_value() {
-        for bad in [
-            "",
-            "yesterday",
-            "2020-08-18T12:51:51",
-            "2024-13-01T00:00:00Z",
-            "1711460145",
-        ] {
+        for bad in ["", "yesterday", "2020-08-18T12:51:51", "2024-13-01T00:00:00Z", "1711460145"] {
             let err = Timestamp::parse(bad).unwrap_err();
             assert_eq!(err.value, bad);
         }

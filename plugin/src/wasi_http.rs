@@ -28,22 +28,12 @@ impl HttpClient for WasiHttp {
             Method::Get => WasiMethod::Get,
             Method::Post => WasiMethod::Post,
         };
-        let scheme = if parts.scheme == "https" {
-            Scheme::Https
-        } else {
-            Scheme::Http
-        };
+        let scheme = if parts.scheme == "https" { Scheme::Https } else { Scheme::Http };
         let bad = |what: &str| TransportError::BadUrl(format!("{what} of {} refused", request.url));
         outgoing.set_method(&method).map_err(|_| bad("method"))?;
-        outgoing
-            .set_scheme(Some(&scheme))
-            .map_err(|_| bad("scheme"))?;
-        outgoing
-            .set_authority(Some(&parts.authority))
-            .map_err(|_| bad("authority"))?;
-        outgoing
-            .set_path_with_query(Some(&parts.path_and_query))
-            .map_err(|_| bad("path"))?;
+        outgoing.set_scheme(Some(&scheme)).map_err(|_| bad("scheme"))?;
+        outgoing.set_authority(Some(&parts.authority)).map_err(|_| bad("authority"))?;
+        outgoing.set_path_with_query(Some(&parts.path_and_query)).map_err(|_| bad("path"))?;
         // Only a request with a body opens one: an empty GET body races hyper and resets the connection.
         let body = match &request.body {
             Some(_) => Some(outgoing.body().map_err(|_| bad("body"))?),
@@ -52,14 +42,12 @@ impl HttpClient for WasiHttp {
         let options = RequestOptions::new();
         let _ = options.set_connect_timeout(Some(CONNECT_TIMEOUT_NS));
         let _ = options.set_first_byte_timeout(Some(FIRST_BYTE_TIMEOUT_NS));
-        let future = outgoing_handler::handle(outgoing, Some(options))
-            .map_err(|code| error(code, &parts.authority))?;
+        let future = outgoing_handler::handle(outgoing, Some(options)).map_err(|code| error(code, &parts.authority))?;
         if let (Some(body), Some(bytes)) = (body, &request.body) {
             // The body must be written after `handle`: the pipe holds one chunk. A refused request
             // closes the stream; the real reason then comes from the response future below.
             if let Ok(mut stream) = body.write() {
-                let _ =
-                    Write::write_all(&mut stream, bytes).and_then(|_| Write::flush(&mut stream));
+                let _ = Write::write_all(&mut stream, bytes).and_then(|_| Write::flush(&mut stream));
             }
             let _ = OutgoingBody::finish(body, None);
         }
@@ -78,23 +66,16 @@ impl HttpClient for WasiHttp {
             .into_iter()
             .map(|(k, v)| (k, String::from_utf8_lossy(&v).into_owned()))
             .collect();
-        let body = incoming
-            .consume()
-            .map_err(|_| TransportError::Network("response body unavailable".into()))?;
+        let body = incoming.consume().map_err(|_| TransportError::Network("response body unavailable".into()))?;
         let mut bytes = Vec::new();
         {
-            let mut stream = body
-                .stream()
-                .map_err(|_| TransportError::Network("response stream unavailable".into()))?;
+            let mut stream =
+                body.stream().map_err(|_| TransportError::Network("response stream unavailable".into()))?;
             Read::read_to_end(&mut stream, &mut bytes)
                 .map_err(|e| TransportError::Network(format!("reading the response body: {e}")))?;
         }
         drop(body);
-        Ok(Response {
-            status,
-            headers,
-            body: bytes,
-        })
+        Ok(Response { status, headers, body: bytes })
     }
 }
 
@@ -102,9 +83,7 @@ fn error(code: ErrorCode, authority: &str) -> TransportError {
     match code {
         ErrorCode::HttpRequestDenied => TransportError::Denied(authority.to_string()),
         ErrorCode::DnsError(_) => TransportError::Network(format!("cannot resolve {authority}")),
-        ErrorCode::ConnectionRefused => {
-            TransportError::Network(format!("{authority} refused the connection"))
-        }
+        ErrorCode::ConnectionRefused => TransportError::Network(format!("{authority} refused the connection")),
         ErrorCode::ConnectionTimeout | ErrorCode::ConnectionReadTimeout => {
             TransportError::Network(format!("{authority} timed out"))
         }

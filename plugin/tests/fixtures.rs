@@ -13,21 +13,14 @@ use std::collections::BTreeMap;
 use std::rc::Rc;
 
 fn fixture(name: &str) -> String {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/fixtures/graph")
-        .join(name);
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/graph").join(name);
     std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("fixture {} is required by this test: {e}", path.display()))
 }
 
 fn items(page: &str) -> Vec<String> {
     let v: serde_json::Value = serde_json::from_str(page).unwrap();
-    v["value"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i.to_string())
-        .collect()
+    v["value"].as_array().unwrap().iter().map(|i| i.to_string()).collect()
 }
 
 fn ts(s: &str) -> Timestamp {
@@ -57,19 +50,11 @@ impl Clock for TestClock {
 }
 
 fn ok(body: &str) -> Response {
-    Response {
-        status: 200,
-        headers: vec![],
-        body: body.as_bytes().to_vec(),
-    }
+    Response { status: 200, headers: vec![], body: body.as_bytes().to_vec() }
 }
 
 fn status(code: u16, body: &str) -> Response {
-    Response {
-        status: code,
-        headers: vec![],
-        body: body.as_bytes().to_vec(),
-    }
+    Response { status: code, headers: vec![], body: body.as_bytes().to_vec() }
 }
 
 fn settings(extra: &[(&str, &str)]) -> Settings {
@@ -105,15 +90,9 @@ impl Harness {
         }
     }
 
-    fn connector(
-        &mut self,
-        answer: impl FnMut(&Request) -> Response + 'static,
-    ) -> Connector<'_, Scripted, TestClock> {
+    fn connector(&mut self, answer: impl FnMut(&Request) -> Response + 'static) -> Connector<'_, Scripted, TestClock> {
         Connector {
-            http: Scripted {
-                log: self.log.clone(),
-                answer: Box::new(answer),
-            },
+            http: Scripted { log: self.log.clone(), answer: Box::new(answer) },
             clock: self.clock.clone(),
             settings: self.settings.clone(),
             tokens: &mut self.tokens,
@@ -121,20 +100,11 @@ impl Harness {
     }
 
     fn token_requests(&self) -> usize {
-        self.log
-            .borrow()
-            .iter()
-            .filter(|r| r.url.contains("/oauth2/v2.0/token"))
-            .count()
+        self.log.borrow().iter().filter(|r| r.url.contains("/oauth2/v2.0/token")).count()
     }
 
     fn graph_requests(&self) -> Vec<Request> {
-        self.log
-            .borrow()
-            .iter()
-            .filter(|r| r.url.contains("/v1.0/"))
-            .cloned()
-            .collect()
+        self.log.borrow().iter().filter(|r| r.url.contains("/v1.0/")).cloned().collect()
     }
 }
 
@@ -159,15 +129,10 @@ fn incident_with_alerts_normalises_to_exact_values() {
     assert_eq!(i.created, ts("2021-08-13T08:43:35.5533333Z"));
     assert_eq!(i.created.nanos, 553_333_300);
     assert_eq!(i.last_updated.canonical(), "2021-09-30T09:35:45.1133333Z");
-    assert_eq!(
-        i.assigned_to.as_deref(),
-        Some("KaiC@contoso.onmicrosoft.com")
-    );
+    assert_eq!(i.assigned_to.as_deref(), Some("KaiC@contoso.onmicrosoft.com"));
     assert_eq!(
         i.web_url.as_deref(),
-        Some(
-            "https://security.microsoft.com/incidents/2972395?tid=12f988bf-16f1-11af-11ab-1d7cd011db47"
-        )
+        Some("https://security.microsoft.com/incidents/2972395?tid=12f988bf-16f1-11af-11ab-1d7cd011db47")
     );
     assert_eq!(i.alert_ids, vec!["da637551227677560813_-961444813"]);
     assert_eq!(i.service_sources, vec!["microsoftDefenderForEndpoint"]);
@@ -184,10 +149,7 @@ fn incident_with_alerts_normalises_to_exact_values() {
         }
     );
     let back: serde_json::Value = serde_json::from_str(&i.raw).unwrap();
-    assert_eq!(
-        back["alerts"][0]["evidence"][3]["registryHive"], "HKEY_LOCAL_MACHINE",
-        "raw keeps everything"
-    );
+    assert_eq!(back["alerts"][0]["evidence"][3]["registryHive"], "HKEY_LOCAL_MACHINE", "raw keeps everything");
 }
 
 #[test]
@@ -199,10 +161,7 @@ fn pascal_case_enums_from_the_doc_example_are_accepted() {
     assert_eq!(i.status, "active");
     assert_eq!(i.classification.as_deref(), Some("truePositive"));
     assert_eq!(i.determination.as_deref(), Some("multiStagedAttack"));
-    assert!(
-        i.alert_ids.is_empty(),
-        "no $expand in this example: no alerts, not an error"
-    );
+    assert!(i.alert_ids.is_empty(), "no $expand in this example: no alerts, not an error");
     assert_eq!(i.evidence, EvidenceSummary::default());
 }
 
@@ -211,18 +170,12 @@ fn alerts_normalise_to_exact_values() {
     let a = records::alert_from_raw(&items(&fixture("alerts_v2-list.json"))[0]).unwrap();
     assert_eq!(a.id, "da637551227677560813_-961444813");
     assert_eq!(a.title, "Suspicious execution of hidden file");
-    assert_eq!(
-        (a.severity.as_str(), a.score, a.status.as_str()),
-        ("low", 10, "new")
-    );
+    assert_eq!((a.severity.as_str(), a.score, a.status.as_str()), ("low", 10, "new"));
     assert_eq!(a.classification.as_deref(), Some("unknown"));
     assert_eq!(a.created.canonical(), "2021-04-27T12:19:27.7211305Z");
     assert_eq!(a.last_updated.canonical(), "2021-05-02T14:19:01.3266667Z");
     assert_eq!(a.incident_id.as_deref(), Some("28282"));
-    assert_eq!(
-        a.service_source.as_deref(),
-        Some("microsoftDefenderForEndpoint")
-    );
+    assert_eq!(a.service_source.as_deref(), Some("microsoftDefenderForEndpoint"));
     assert_eq!(a.detection_source.as_deref(), Some("antivirus"));
     assert_eq!(
         a.evidence,
@@ -235,9 +188,7 @@ fn alerts_normalise_to_exact_values() {
     );
 
     let b = records::alert_from_raw(
-        &serde_json::from_str::<serde_json::Value>(&fixture("alert-get.json"))
-            .unwrap()
-            .to_string(),
+        &serde_json::from_str::<serde_json::Value>(&fixture("alert-get.json")).unwrap().to_string(),
     )
     .unwrap();
     assert_eq!(b.id, "da637578995287051192_756343937");
@@ -265,11 +216,8 @@ fn alerts_normalise_to_exact_values() {
 
 #[test]
 fn incident_pages_follow_the_opaque_next_link_with_one_token() {
-    let (page1, page2, token) = (
-        fixture("incidents-page1.json"),
-        fixture("incidents-page2.json"),
-        fixture("token-response.json"),
-    );
+    let (page1, page2, token) =
+        (fixture("incidents-page1.json"), fixture("incidents-page2.json"), fixture("token-response.json"));
     let mut h = Harness::new(&[]);
     let mut c = h.connector(move |r| {
         if is_token(r) {
@@ -284,23 +232,11 @@ fn incident_pages_follow_the_opaque_next_link_with_one_token() {
     assert!(first.more);
     let second = c.fetch_incidents(Some(&first.next_cursor), None).unwrap();
     assert!(!second.more);
-    let ids: Vec<_> = first
-        .records
-        .iter()
-        .chain(&second.records)
-        .map(|i| i.id.as_str())
-        .collect();
+    let ids: Vec<_> = first.records.iter().chain(&second.records).map(|i| i.id.as_str()).collect();
     assert_eq!(ids, vec!["12345", "12346", "2972395"]);
+    assert_eq!(first.records[0].last_updated.canonical(), "2024-03-26T13:35:45.2300000Z");
     assert_eq!(
-        first.records[0].last_updated.canonical(),
-        "2024-03-26T13:35:45.2300000Z"
-    );
-    assert_eq!(
-        (
-            first.records[1].severity.as_str(),
-            first.records[1].score,
-            first.records[1].status.as_str()
-        ),
+        (first.records[1].severity.as_str(), first.records[1].score, first.records[1].status.as_str()),
         ("informational", 0, "resolved")
     );
     drop(c);
@@ -311,20 +247,10 @@ fn incident_pages_follow_the_opaque_next_link_with_one_token() {
         graph[0].url,
         "https://graph.microsoft.com/v1.0/security/incidents?$expand=alerts&$filter=lastUpdateDateTime+ge+2020-01-01T00%3A00%3A00.0000000Z&$top=50"
     );
-    assert_eq!(
-        graph[1].url,
-        "https://graph.microsoft.com/v1.0/security/incidents?$skip=2"
-    );
+    assert_eq!(graph[1].url, "https://graph.microsoft.com/v1.0/security/incidents?$skip=2");
     for r in &graph {
-        assert_eq!(
-            r.header_value("prefer"),
-            Some("include-unknown-enum-members")
-        );
-        assert!(
-            r.header_value("authorization")
-                .unwrap()
-                .starts_with("Bearer eyJ0eXAi")
-        );
+        assert_eq!(r.header_value("prefer"), Some("include-unknown-enum-members"));
+        assert!(r.header_value("authorization").unwrap().starts_with("Bearer eyJ0eXAi"));
     }
     // The scan ended: the next one starts at the newest version seen, which the boundary covers.
     let again = {
@@ -333,24 +259,17 @@ fn incident_pages_follow_the_opaque_next_link_with_one_token() {
         let mut c = h.connector(move |r| if is_token(r) { ok(&token) } else { ok(&p2) });
         c.fetch_incidents(Some(&second.next_cursor), None).unwrap()
     };
+    assert!(again.records.is_empty(), "the boundary record is not emitted twice");
     assert!(
-        again.records.is_empty(),
-        "the boundary record is not emitted twice"
-    );
-    assert!(
-        h.graph_requests()[2]
-            .url
-            .contains("lastUpdateDateTime+ge+2024-03-26T13%3A35%3A45.2300000Z")
+        h.graph_requests()[2].url.contains("lastUpdateDateTime+ge+2024-03-26T13%3A25%3A45.2300000Z"),
+        "ten minutes of look-back before the newest version"
     );
 }
 
 #[test]
 fn token_is_reused_across_calls_and_refreshed_shortly_before_expiry() {
-    let (page, token, alerts) = (
-        fixture("incidents-page2.json"),
-        fixture("token-response.json"),
-        fixture("alerts_v2-list.json"),
-    );
+    let (page, token, alerts) =
+        (fixture("incidents-page2.json"), fixture("token-response.json"), fixture("alerts_v2-list.json"));
     let mut h = Harness::new(&[]);
     let clock = h.clock.clone();
     {
@@ -380,11 +299,7 @@ fn token_is_reused_across_calls_and_refreshed_shortly_before_expiry() {
         let mut c = h.connector(move |r| if is_token(r) { ok(&token) } else { ok(&page) });
         c.fetch_incidents(None, None).unwrap();
     }
-    assert_eq!(
-        h.token_requests(),
-        2,
-        "refreshed inside the last five minutes"
-    );
+    assert_eq!(h.token_requests(), 2, "refreshed inside the last five minutes");
 }
 
 #[test]
@@ -393,10 +308,7 @@ fn expires_in_as_a_numeric_string_and_ext_expires_in_are_accepted() {
     let body = fixture("token-response-ext-expires.json");
     let info = h.connector(move |_| ok(&body)).authenticate().unwrap();
     assert_eq!(info.expires_in_seconds, 3599);
-    assert!(
-        info.roles.is_empty(),
-        "the doc's token is truncated, not a JWT"
-    );
+    assert!(info.roles.is_empty(), "the doc's token is truncated, not a JWT");
     let mut h = Harness::new(&[]);
     let info = h
         .connector(|_| ok(r#"{"token_type":"Bearer","expires_in":"3599","access_token":"x.eyJyb2xlcyI6WyJTZWN1cml0eUFsZXJ0LlJlYWQuQWxsIl19.y"}"#))
@@ -409,16 +321,8 @@ fn expires_in_as_a_numeric_string_and_ext_expires_in_are_accepted() {
 fn auth_error(name: &str, http: u16) -> (Option<String>, String, String) {
     let body = fixture(name);
     let mut h = Harness::new(&[]);
-    match h
-        .connector(move |_| status(http, &body))
-        .authenticate()
-        .unwrap_err()
-    {
-        ConnectorError::Auth {
-            code,
-            error,
-            message,
-        } => (code, error, message),
+    match h.connector(move |_| status(http, &body)).authenticate().unwrap_err() {
+        ConnectorError::Auth { code, error, message } => (code, error, message),
         other => panic!("{name}: {other:?}"),
     }
 }
@@ -426,84 +330,52 @@ fn auth_error(name: &str, http: u16) -> (Option<String>, String, String) {
 #[test]
 fn sign_in_errors_carry_the_aadsts_code_and_a_sentence_to_act_on() {
     let (code, error, message) = auth_error("token-error-invalid-secret.json", 401);
-    assert_eq!(
-        (code.as_deref(), error.as_str()),
-        (Some("AADSTS7000215"), "invalid_client")
-    );
+    assert_eq!((code.as_deref(), error.as_str()), (Some("AADSTS7000215"), "invalid_client"));
     assert_eq!(
         message,
         "The client secret is wrong. In the app registration's Certificates & secrets page, create or copy a client secret and paste its Value (not its Secret ID)."
     );
     let (code, _, message) = auth_error("token-error-expired-secret.json", 401);
     assert_eq!(code.as_deref(), Some("AADSTS7000222"));
-    assert!(
-        message.starts_with("The client secret has expired."),
-        "{message}"
-    );
+    assert!(message.starts_with("The client secret has expired."), "{message}");
     let (code, error, message) = auth_error("token-error-app-not-found.json", 400);
-    assert_eq!(
-        (code.as_deref(), error.as_str()),
-        (Some("AADSTS700016"), "unauthorized_client")
-    );
+    assert_eq!((code.as_deref(), error.as_str()), (Some("AADSTS700016"), "unauthorized_client"));
     assert!(message.starts_with("No application with client ID 00000000-0000-4000-8000-0000000000a1 exists in tenant b3c1b5fc-828c-45fa-a1e1-10d74f6d6e9c."), "{message}");
     let (code, _, message) = auth_error("token-error-tenant-not-found.json", 400);
     assert_eq!(code.as_deref(), Some("AADSTS90002"));
-    assert!(
-        message.starts_with("Tenant b3c1b5fc-828c-45fa-a1e1-10d74f6d6e9c was not found."),
-        "{message}"
-    );
+    assert!(message.starts_with("Tenant b3c1b5fc-828c-45fa-a1e1-10d74f6d6e9c was not found."), "{message}");
     let (code, error, _) = auth_error("token-error-invalid-scope.json", 400);
-    assert_eq!(
-        (code.as_deref(), error.as_str()),
-        (Some("AADSTS70011"), "invalid_scope")
-    );
+    assert_eq!((code.as_deref(), error.as_str()), (Some("AADSTS70011"), "invalid_scope"));
 }
 
 #[test]
 fn a_secret_id_pasted_instead_of_the_value_is_pointed_out() {
     let body = fixture("token-error-invalid-secret.json");
     let mut h = Harness::new(&[("client-secret", "3f2a1b4c-0000-4000-8000-00000000abcd")]);
-    let ConnectorError::Auth { message, .. } = h
-        .connector(move |_| status(401, &body))
-        .authenticate()
-        .unwrap_err()
+    let ConnectorError::Auth { message, .. } = h.connector(move |_| status(401, &body)).authenticate().unwrap_err()
     else {
         panic!()
     };
-    assert!(message.ends_with("The value entered looks like a secret ID (a GUID): paste the secret's Value column instead."), "{message}");
     assert!(
-        !message.contains("3f2a1b4c"),
-        "the secret itself is never echoed"
+        message
+            .ends_with("The value entered looks like a secret ID (a GUID): paste the secret's Value column instead."),
+        "{message}"
     );
+    assert!(!message.contains("3f2a1b4c"), "the secret itself is never echoed");
 }
 
 #[test]
 fn forbidden_names_the_missing_permission() {
-    let (forbidden, token) = (
-        fixture("error-403-forbidden.json"),
-        fixture("token-response.json"),
-    );
+    let (forbidden, token) = (fixture("error-403-forbidden.json"), fixture("token-response.json"));
     let mut h = Harness::new(&[]);
     let err = h
-        .connector(move |r| {
-            if is_token(r) {
-                ok(&token)
-            } else {
-                status(403, &forbidden)
-            }
-        })
+        .connector(move |r| if is_token(r) { ok(&token) } else { status(403, &forbidden) })
         .fetch_incidents(None, None)
         .unwrap_err();
     match err {
-        ConnectorError::Permission {
-            permission,
-            message,
-        } => {
+        ConnectorError::Permission { permission, message } => {
             assert_eq!(permission, "SecurityIncident.Read.All");
-            assert!(
-                message.contains("admin consent has not been granted"),
-                "{message}"
-            );
+            assert!(message.contains("admin consent has not been granted"), "{message}");
         }
         other => panic!("{other:?}"),
     }
@@ -511,11 +383,8 @@ fn forbidden_names_the_missing_permission() {
 
 #[test]
 fn top_limit_from_the_service_is_learned_and_the_page_retried() {
-    let (too_big, token, page) = (
-        fixture("error-400-top-exceeded.json"),
-        fixture("token-response.json"),
-        fixture("alerts_v2-list.json"),
-    );
+    let (too_big, token, page) =
+        (fixture("error-400-top-exceeded.json"), fixture("token-response.json"), fixture("alerts_v2-list.json"));
     let mut h = Harness::new(&[("alerts-page-size", "100")]);
     let result = h
         .connector(move |r| {
@@ -532,10 +401,7 @@ fn top_limit_from_the_service_is_learned_and_the_page_retried() {
     assert_eq!(result.records.len(), 1);
     let urls: Vec<_> = h.graph_requests().into_iter().map(|r| r.url).collect();
     assert_eq!(urls.len(), 2);
-    assert!(
-        urls[0].ends_with("&$top=100") && urls[1].ends_with("&$top=50"),
-        "{urls:?}"
-    );
+    assert!(urls[0].ends_with("&$top=100") && urls[1].ends_with("&$top=50"), "{urls:?}");
     let cursor: serde_json::Value = serde_json::from_str(&result.next_cursor).unwrap();
     assert_eq!(cursor["top_limit"], 50, "remembered for the next polls");
 }
@@ -558,23 +424,11 @@ fn throttling_and_expired_tokens() {
         })
         .fetch_incidents(None, None)
         .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            ConnectorError::Throttled {
-                retry_after_ms: Some(10_000),
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    assert!(matches!(err, ConnectorError::Throttled { retry_after_ms: Some(10_000), .. }), "{err:?}");
 
     // A 401 mid-paging: one new token, the same page again, no restart.
-    let (expired, token, page) = (
-        fixture("error-401-invalid-token.json"),
-        fixture("token-response.json"),
-        fixture("incidents-page2.json"),
-    );
+    let (expired, token, page) =
+        (fixture("error-401-invalid-token.json"), fixture("token-response.json"), fixture("incidents-page2.json"));
     let mut h = Harness::new(&[]);
     let mut first_graph = true;
     let page_result = h
@@ -616,27 +470,10 @@ fn malformed_pages_are_invalid_responses() {
 }
 
 /// (id, severity, score, status, created, last updated, [devices, users, ips, files, urls, mailboxes, other], alerts)
-type Expected = (
-    &'static str,
-    &'static str,
-    u8,
-    &'static str,
-    &'static str,
-    &'static str,
-    [usize; 7],
-    usize,
-);
+type Expected = (&'static str, &'static str, u8, &'static str, &'static str, &'static str, [usize; 7], usize);
 
 fn counts(e: &EvidenceSummary) -> [usize; 7] {
-    [
-        e.devices.len(),
-        e.users.len(),
-        e.ips.len(),
-        e.files.len(),
-        e.urls.len(),
-        e.mailboxes.len(),
-        e.other as usize,
-    ]
+    [e.devices.len(), e.users.len(), e.ips.len(), e.files.len(), e.urls.len(), e.mailboxes.len(), e.other as usize]
 }
 
 #[test]
@@ -745,33 +582,17 @@ fn every_documented_incident_normalises() {
                 counts(&i.evidence),
                 i.alert_ids.len()
             ),
-            (
-                *id,
-                *severity,
-                *score,
-                *status,
-                created.to_string(),
-                updated.to_string(),
-                *evidence,
-                *alerts
-            ),
+            (*id, *severity, *score, *status, created.to_string(), updated.to_string(), *evidence, *alerts),
             "{file}"
         );
     }
-    let merged =
-        records::incident_from_raw(&fixture("update-incident-response-observed.json")).unwrap();
-    assert_eq!(
-        merged.redirect_incident_id.as_deref(),
-        Some("1234"),
-        "a merged incident says where it went"
-    );
+    let merged = records::incident_from_raw(&fixture("update-incident-response-observed.json")).unwrap();
+    assert_eq!(merged.redirect_incident_id.as_deref(), Some("1234"), "a merged incident says where it went");
 }
 
 #[test]
 fn every_documented_alert_normalises() {
-    let get = serde_json::from_str::<serde_json::Value>(&fixture("alert-get.json"))
-        .unwrap()
-        .to_string();
+    let get = serde_json::from_str::<serde_json::Value>(&fixture("alert-get.json")).unwrap().to_string();
     let cases: Vec<(String, Expected)> = vec![
         (
             items(&fixture("alerts_v2-list.json"))[0].clone(),
@@ -825,15 +646,7 @@ fn every_documented_alert_normalises() {
                 a.last_updated.canonical(),
                 counts(&a.evidence)
             ),
-            (
-                id,
-                severity,
-                score,
-                status,
-                created.to_string(),
-                updated.to_string(),
-                evidence
-            ),
+            (id, severity, score, status, created.to_string(), updated.to_string(), evidence),
         );
     }
 }

@@ -18,18 +18,11 @@ async fn a_wrong_secret_is_an_auth_error_with_the_aadsts_code() {
         Some(PollError::Connector(ConnectorError::Auth(a))) => {
             assert_eq!(a.code.as_deref(), Some("AADSTS7000215"));
             assert_eq!(a.error, "invalid_client");
-            assert!(
-                a.message.starts_with("The client secret is wrong."),
-                "{}",
-                a.message
-            );
+            assert!(a.message.starts_with("The client secret is wrong."), "{}", a.message);
         }
         other => panic!("{other:?}"),
     }
-    assert!(
-        r[0].alerts.error.is_none() && r[0].alerts.pages == 0,
-        "alerts are not attempted after a sign-in failure"
-    );
+    assert!(r[0].alerts.error.is_none() && r[0].alerts.pages == 0, "alerts are not attempted after a sign-in failure");
     assert_eq!(w.lines().len(), 0);
     assert_eq!(w.cursor("wrong", "incidents"), None);
 
@@ -38,9 +31,9 @@ async fn a_wrong_secret_is_an_auth_error_with_the_aadsts_code() {
     assert_eq!(report.checks.len(), 1);
     assert_eq!(report.checks[0].name, "Sign in");
     assert!(
-        report.checks[0].detail.starts_with(
-            "sign-in failed (AADSTS7000215, invalid_client): The client secret is wrong."
-        ),
+        report.checks[0]
+            .detail
+            .starts_with("sign-in failed (AADSTS7000215, invalid_client): The client secret is wrong."),
         "{}",
         report.checks[0].detail
     );
@@ -53,57 +46,37 @@ async fn a_missing_permission_is_named() {
     let w = World::new().await;
     let data = demo::generate_tenant(2, 5, chrono::Utc::now());
     w.emulator.add_tenant(data.clone());
-    w.emulator
-        .set_roles(&data.tenant_id, vec!["SecurityAlert.Read.All".into()]);
+    w.emulator.set_roles(&data.tenant_id, vec!["SecurityAlert.Read.All".into()]);
     let t = w.prepare(&tenant("partial", &data, &w.emulator, &[]));
     let r = w.poll(std::slice::from_ref(&t)).await;
     match &r[0].incidents.error {
         Some(PollError::Connector(ConnectorError::Permission(p))) => {
             assert_eq!(p.permission, "SecurityIncident.Read.All");
-            assert!(
-                p.message.contains("it has: SecurityAlert.Read.All"),
-                "{}",
-                p.message
-            );
+            assert!(p.message.contains("it has: SecurityAlert.Read.All"), "{}", p.message);
         }
         other => panic!("{other:?}"),
     }
     assert!(r[0].alerts.error.is_none(), "{:?}", r[0].alerts.error);
     assert_eq!(r[0].alerts.records, data.alerts.len());
     let report = connection_test::run(&w.runtime, &w.connector, &t).await;
-    let names: Vec<(&str, bool)> = report
-        .checks
-        .iter()
-        .map(|c| (c.name.as_str(), c.ok))
-        .collect();
+    let names: Vec<(&str, bool)> = report.checks.iter().map(|c| (c.name.as_str(), c.ok)).collect();
     assert_eq!(
         names,
-        vec![
-            ("Sign in", true),
-            ("Permissions", false),
-            ("Read incidents", false),
-            ("Read alerts", true)
-        ]
+        vec![("Sign in", true), ("Permissions", false), ("Read incidents", false), ("Read alerts", true)]
     );
     assert!(
-        report.checks[1]
-            .detail
-            .contains("SecurityIncident.Read.All (to read incidents and their alerts)"),
+        report.checks[1].detail.contains("SecurityIncident.Read.All (to read incidents and their alerts)"),
         "{}",
         report.checks[1].detail
     );
-    assert!(
-        report.checks[1].detail.contains("ThreatHunting.Read.All"),
-        "{}",
-        report.checks[1].detail
-    );
+    assert!(report.checks[1].detail.contains("ThreatHunting.Read.All"), "{}", report.checks[1].detail);
 
     w.emulator.set_roles(&data.tenant_id, vec![]);
     let report = connection_test::run(&w.runtime, &w.connector, &t).await;
     assert!(
-        report.checks[1].detail.starts_with(
-            "the token carries no application permissions: admin consent has not been granted"
-        ),
+        report.checks[1]
+            .detail
+            .starts_with("the token carries no application permissions: admin consent has not been granted"),
         "{}",
         report.checks[1].detail
     );
@@ -114,11 +87,7 @@ async fn the_documented_403_body_becomes_a_permission_error() {
     let w = World::new().await;
     let data = demo::generate_tenant(5, 3, chrono::Utc::now());
     w.emulator.add_tenant(data.clone());
-    w.emulator.push_fault(Fault::status(
-        Route::Incidents,
-        403,
-        fixture("error-403-forbidden.json"),
-    ));
+    w.emulator.push_fault(Fault::status(Route::Incidents, 403, fixture("error-403-forbidden.json")));
     let t = w.prepare(&tenant("forbidden", &data, &w.emulator, &[]));
     let r = w.poll(&[t]).await;
     assert!(
@@ -135,40 +104,28 @@ async fn a_malformed_page_is_an_invalid_response_and_the_cursor_does_not_move() 
     w.emulator.add_tenant(data.clone());
     let t = w.prepare(&tenant("broken", &data, &w.emulator, &[]));
     // Page 1 is fine, page 2 is cut off mid-object.
-    w.emulator
-        .push_fault(Fault::delay(Route::Incidents, std::time::Duration::ZERO));
-    w.emulator.push_fault(Fault::body(
-        Route::Incidents,
-        r#"{"value":[{"id":"1","lastUpdateDateTime":"2024-01"#,
-    ));
+    w.emulator.push_fault(Fault::delay(Route::Incidents, std::time::Duration::ZERO));
+    w.emulator.push_fault(Fault::body(Route::Incidents, r#"{"value":[{"id":"1","lastUpdateDateTime":"2024-01"#));
     let r = w.poll(std::slice::from_ref(&t)).await;
     match &r[0].incidents.error {
         Some(PollError::Connector(ConnectorError::InvalidResponse(e))) => {
             assert_eq!(e.status, 200);
             assert!(
-                e.message.contains("not valid Graph JSON")
-                    && e.message.contains("the cursor did not move"),
+                e.message.contains("not valid Graph JSON") && e.message.contains("the cursor did not move"),
                 "{}",
                 e.message
             );
         }
         other => panic!("{other:?}"),
     }
-    assert_eq!(
-        r[0].incidents.records, 50,
-        "the good first page was written"
-    );
+    assert_eq!(r[0].incidents.records, 50, "the good first page was written");
     let after_page_one = w.cursor("broken", "incidents").unwrap();
     assert!(after_page_one.contains("next_link"), "{after_page_one}");
     // The next poll resumes at page 2 and completes: every incident exactly once.
     let r = w.poll(&[t]).await;
     assert!(r[0].ok(), "{:?}", r[0]);
-    let ids: Vec<String> = w
-        .lines()
-        .iter()
-        .filter(|l| l["kind"] == "incident")
-        .map(|l| l["id"].as_str().unwrap().to_string())
-        .collect();
+    let ids: Vec<String> =
+        w.lines().iter().filter(|l| l["kind"] == "incident").map(|l| l["id"].as_str().unwrap().to_string()).collect();
     let unique: std::collections::BTreeSet<_> = ids.iter().cloned().collect();
     assert_eq!(ids.len(), 120);
     assert_eq!(unique.len(), 120);
@@ -180,15 +137,8 @@ async fn a_host_outside_the_tenants_endpoints_is_refused() {
     let data = demo::generate_tenant(8, 60, chrono::Utc::now());
     w.emulator.add_tenant(data.clone());
     // A hostile or misconfigured server sends the connector to another origin for page 2.
-    let port = w
-        .emulator
-        .base_url()
-        .rsplit(':')
-        .next()
-        .unwrap()
-        .to_string();
-    w.emulator
-        .set_next_link_base(Some(format!("http://localhost:{port}")));
+    let port = w.emulator.base_url().rsplit(':').next().unwrap().to_string();
+    w.emulator.set_next_link_base(Some(format!("http://localhost:{port}")));
     let t = w.prepare(&tenant("egress", &data, &w.emulator, &[]));
     let r = w.poll(std::slice::from_ref(&t)).await;
     match &r[0].incidents.error {
@@ -198,29 +148,13 @@ async fn a_host_outside_the_tenants_endpoints_is_refused() {
         other => panic!("{other:?}"),
     }
     assert!(
-        matches!(
-            &r[0].alerts.error,
-            Some(PollError::Connector(ConnectorError::DeniedBySandbox(_)))
-        ),
+        matches!(&r[0].alerts.error, Some(PollError::Connector(ConnectorError::DeniedBySandbox(_)))),
         "{:?}",
         r[0].alerts.error
     );
-    assert_eq!(
-        t.denied.load(std::sync::atomic::Ordering::Relaxed),
-        2,
-        "page 2 of incidents and of alerts"
-    );
-    let reached: Vec<_> = w
-        .emulator
-        .requests()
-        .into_iter()
-        .filter(|r| r.path.ends_with("/incidents"))
-        .collect();
-    assert_eq!(
-        reached.len(),
-        1,
-        "the refused request never left the sandbox"
-    );
+    assert_eq!(t.denied.load(std::sync::atomic::Ordering::Relaxed), 2, "page 2 of incidents and of alerts");
+    let reached: Vec<_> = w.emulator.requests().into_iter().filter(|r| r.path.ends_with("/incidents")).collect();
+    assert_eq!(reached.len(), 1, "the refused request never left the sandbox");
 }
 
 #[tokio::test]
@@ -229,15 +163,12 @@ async fn plain_http_needs_the_tenants_opt_in() {
     let data = demo::generate_tenant(9, 1, chrono::Utc::now());
     let mut config = tenant("strict", &data, &w.emulator, &[]);
     config.allow_http = false;
-    let err = w
-        .runtime
-        .prepare(&w.connector, &config)
-        .err()
-        .expect("refused")
-        .to_string();
+    let err = w.runtime.prepare(&w.connector, &config).err().expect("refused").to_string();
+    assert!(err.starts_with("tenant `strict`: setting `login-endpoint`: `http://127.0.0.1:"), "{err}");
     assert!(
-        err.starts_with("tenant `strict`: setting `login-endpoint`: `http://127.0.0.1:"),
+        err.ends_with(
+            "is plain http; use https, or set allow_http = true for this tenant (meant only for a local emulator)"
+        ),
         "{err}"
     );
-    assert!(err.ends_with("is plain http; use https, or set allow_http = true for this tenant (meant only for a local emulator)"), "{err}");
 }

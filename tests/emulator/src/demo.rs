@@ -13,35 +13,16 @@ use crate::time::format_graph_time;
 use crate::{Emulator, TenantData, TokenLifetime};
 
 /// Incident severities, in the order generated incidents cycle through them (all six members).
-pub const SEVERITIES: [&str; 6] = [
-    "informational",
-    "low",
-    "medium",
-    "high",
-    "unknown",
-    "unknownFutureValue",
-];
+pub const SEVERITIES: [&str; 6] = ["informational", "low", "medium", "high", "unknown", "unknownFutureValue"];
 
 /// The roles demo tenants are granted (not SecurityIncident.ReadWrite.All: the connector only reads).
-pub const DEMO_ROLES: [&str; 3] = [
-    "SecurityIncident.Read.All",
-    "SecurityAlert.Read.All",
-    "ThreatHunting.Read.All",
-];
+pub const DEMO_ROLES: [&str; 3] = ["SecurityIncident.Read.All", "SecurityAlert.Read.All", "ThreatHunting.Read.All"];
 
 /// How far back generated incidents reach.
 const WINDOW_SECONDS: i64 = 20 * 3600;
 
-const COMPANIES: [&str; 8] = [
-    "contoso",
-    "fabrikam",
-    "northwind",
-    "adatum",
-    "tailspin",
-    "wingtip",
-    "litware",
-    "proseware",
-];
+const COMPANIES: [&str; 8] =
+    ["contoso", "fabrikam", "northwind", "adatum", "tailspin", "wingtip", "litware", "proseware"];
 
 /// (display name, account name) of end users.
 const PEOPLE: [(&str, &str); 10] = [
@@ -58,12 +39,8 @@ const PEOPLE: [(&str, &str); 10] = [
 ];
 
 /// (display name, account name) of SOC analysts.
-const ANALYSTS: [(&str, &str); 4] = [
-    ("Kai Carter", "KaiC"),
-    ("David So", "DavidS"),
-    ("Patti Fernandez", "PattiF"),
-    ("Miriam Graham", "MiriamG"),
-];
+const ANALYSTS: [(&str, &str); 4] =
+    [("Kai Carter", "KaiC"), ("David So", "DavidS"), ("Patti Fernandez", "PattiF"), ("Miriam Graham", "MiriamG")];
 
 /// (host name, OS platform, OS build, version, RBAC group).
 const DEVICES: [(&str, &str, i64, &str, &str); 8] = [
@@ -72,45 +49,18 @@ const DEVICES: [(&str, &str, i64, &str, &str); 8] = [
     ("lt-mkt-007", "Windows10", 19045, "22H2", "Laptops"),
     ("srv-sql-01", "WindowsServer2022", 20348, "21H2", "Servers"),
     ("srv-web-03", "WindowsServer2019", 17763, "1809", "Servers"),
-    (
-        "dc01",
-        "WindowsServer2022",
-        20348,
-        "21H2",
-        "Domain controllers",
-    ),
+    ("dc01", "WindowsServer2022", 20348, "21H2", "Domain controllers"),
     ("ws-dev-031", "Windows11", 22631, "23H2", "Workstations"),
     ("lt-exec-002", "Windows11", 26100, "24H2", "Laptops"),
 ];
 
 /// (city, country, ISO letters, latitude, longitude, state) for external IP addresses.
 const PLACES: [(&str, &str, &str, f64, f64, &str); 5] = [
-    (
-        "Amsterdam",
-        "Netherlands",
-        "NL",
-        52.3676,
-        4.9041,
-        "North Holland",
-    ),
+    ("Amsterdam", "Netherlands", "NL", 52.3676, 4.9041, "North Holland"),
     ("Sao Paulo", "Brazil", "BR", -23.5505, -46.6333, "Sao Paulo"),
-    (
-        "Singapore",
-        "Singapore",
-        "SG",
-        1.2903,
-        103.8519,
-        "Central Singapore",
-    ),
+    ("Singapore", "Singapore", "SG", 1.2903, 103.8519, "Central Singapore"),
     ("Lagos", "Nigeria", "NG", 6.5244, 3.3792, "Lagos"),
-    (
-        "Ashburn",
-        "United States",
-        "US",
-        39.0438,
-        -77.4874,
-        "Virginia",
-    ),
+    ("Ashburn", "United States", "US", 39.0438, -77.4874, "Virginia"),
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -229,9 +179,7 @@ const TEMPLATES: [Template; 14] = [
         threat: None,
         file: None,
         process: None,
-        url: Some(
-            "https://login-micros0ft-online.example/common/oauth2/authorize?client_id=4765445b",
-        ),
+        url: Some("https://login-micros0ft-online.example/common/oauth2/authorize?client_id=4765445b"),
         registry: None,
     },
     Template {
@@ -245,13 +193,7 @@ const TEMPLATES: [Template; 14] = [
         actions: "Check whether the attachment was opened and isolate any device that ran it.",
         evidence: &[Ev::Mailbox, Ev::File, Ev::User],
         threat: Some(("TrojanDownloader:O97M/Donoff", "Donoff")),
-        file: Some(FileSpec {
-            name: "Invoice_0423.docm",
-            path: "",
-            size: 48213,
-            publisher: None,
-            signer: None,
-        }),
+        file: Some(FileSpec { name: "Invoice_0423.docm", path: "", size: 48213, publisher: None, signer: None }),
         process: None,
         url: None,
         registry: None,
@@ -286,10 +228,7 @@ const TEMPLATES: [Template; 14] = [
             "wscript.exe \"C:\\Users\\{acct}\\AppData\\Roaming\\~$tmp.vbs\"",
         )),
         url: None,
-        registry: Some((
-            "HKEY_CURRENT_USER",
-            "SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Run",
-        )),
+        registry: Some(("HKEY_CURRENT_USER", "SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Run")),
     },
     Template {
         title: "Impossible travel activity",
@@ -342,13 +281,7 @@ const TEMPLATES: [Template; 14] = [
             signer: None,
         }),
         process: Some((
-            FileSpec {
-                name: "lb3.exe",
-                path: "C:\\ProgramData\\Intel",
-                size: 160768,
-                publisher: None,
-                signer: None,
-            },
+            FileSpec { name: "lb3.exe", path: "C:\\ProgramData\\Intel", size: 160768, publisher: None, signer: None },
             CMD,
             "lb3.exe -pass 1a2b3c -path \\\\{host}\\shares",
         )),
@@ -379,10 +312,7 @@ const TEMPLATES: [Template; 14] = [
             "reg.exe add HKCU\\Software\\Microsoft\\Windows\\CurrentVersion\\Run /v Updater /d C:\\Users\\{acct}\\AppData\\Local\\Temp\\svch0st.exe",
         )),
         url: None,
-        registry: Some((
-            "HKEY_CURRENT_USER",
-            "SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Run",
-        )),
+        registry: Some(("HKEY_CURRENT_USER", "SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Run")),
     },
     Template {
         title: "'Wacatac' malware was detected",
@@ -549,12 +479,7 @@ pub fn generate_tenant(index: usize, incidents: usize, now: DateTime<Utc>) -> Te
 /// Simulates analyst work for the demo's second poll: sets the incident's `lastUpdateDateTime` to
 /// `now`, moves its status on (active/awaitingAction → inProgress → resolved → active), reassigns
 /// it, adds a comment, and updates its alerts to match. Returns false if the incident is unknown.
-pub fn touch_incident(
-    emulator: &Emulator,
-    tenant_id: &str,
-    incident_id: &str,
-    now: DateTime<Utc>,
-) -> bool {
+pub fn touch_incident(emulator: &Emulator, tenant_id: &str, incident_id: &str, now: DateTime<Utc>) -> bool {
     let Some(mut incident) = emulator.incident(tenant_id, incident_id) else {
         return false;
     };
@@ -564,25 +489,16 @@ pub fn touch_incident(
         .map(domain)
         .unwrap_or_else(|| "contoso.onmicrosoft.com".to_string());
     let current = incident["assignedTo"].as_str().unwrap_or("").to_string();
-    let (analyst_name, analyst_acct) = ANALYSTS
-        .iter()
-        .copied()
-        .find(|(_, acct)| !current.starts_with(acct))
-        .unwrap_or(ANALYSTS[0]);
+    let (analyst_name, analyst_acct) =
+        ANALYSTS.iter().copied().find(|(_, acct)| !current.starts_with(acct)).unwrap_or(ANALYSTS[0]);
     let analyst = format!("{analyst_acct}@{domain}");
 
     let status = incident["status"].as_str().unwrap_or("active").to_string();
     let (next_status, verdict, comment) = match status.as_str() {
-        "active" | "awaitingAction" => (
-            "inProgress",
-            None,
-            "Taking this one; isolating the affected device.",
-        ),
-        "inProgress" => (
-            "resolved",
-            Some(("truePositive", "multiStagedAttack")),
-            "Contained: device isolated, credentials reset.",
-        ),
+        "active" | "awaitingAction" => ("inProgress", None, "Taking this one; isolating the affected device."),
+        "inProgress" => {
+            ("resolved", Some(("truePositive", "multiStagedAttack")), "Contained: device isolated, credentials reset.")
+        }
         "resolved" => ("active", None, "Reopened: related activity seen again."),
         other => (other, None, "Reviewed."),
     };
@@ -600,19 +516,14 @@ pub fn touch_incident(
         incident["determination"] = Value::Null;
         incident["resolvingComment"] = Value::Null;
     }
-    let note =
-        json!({"comment": comment, "createdByDisplayName": analyst_name, "createdDateTime": stamp});
+    let note = json!({"comment": comment, "createdByDisplayName": analyst_name, "createdDateTime": stamp});
     match incident.get_mut("comments").and_then(Value::as_array_mut) {
         Some(comments) => comments.push(note),
         None => incident["comments"] = json!([note]),
     }
     emulator.upsert_incident(tenant_id, incident);
 
-    for mut alert in emulator
-        .alerts(tenant_id)
-        .into_iter()
-        .filter(|a| a["incidentId"].as_str() == Some(incident_id))
-    {
+    for mut alert in emulator.alerts(tenant_id).into_iter().filter(|a| a["incidentId"].as_str() == Some(incident_id)) {
         alert["assignedTo"] = json!(analyst);
         alert["lastUpdateDateTime"] = json!(stamp);
         if let Some((classification, determination)) = verdict {
@@ -700,12 +611,7 @@ impl Generator {
             .collect();
         let domain_sid = {
             let (a, b) = stable("domain-sid");
-            format!(
-                "S-1-5-21-{}-{}-{}",
-                a % 4_000_000_000,
-                b % 4_000_000_000,
-                (a ^ b) % 4_000_000_000
-            )
+            format!("S-1-5-21-{}-{}-{}", a % 4_000_000_000, b % 4_000_000_000, (a ^ b) % 4_000_000_000)
         };
         let people = PEOPLE
             .iter()
@@ -755,8 +661,7 @@ impl Generator {
             let created = self.now - Duration::seconds(ago);
             let created = self.with_fraction(created, ((i + 3) % 8) as u32);
             let delay = 1 + self.rng.below((ago - 2).min(6 * 3600) as u64) as i64;
-            let updated =
-                DateTime::from_timestamp(created.timestamp() + delay, 0).unwrap_or(created);
+            let updated = DateTime::from_timestamp(created.timestamp() + delay, 0).unwrap_or(created);
             let updated = self.with_fraction(updated, (i % 8) as u32);
             times.push((created, updated));
         }
@@ -820,14 +725,10 @@ impl Generator {
         // The incident's cast: 1–3 devices and 1–2 users, shared by its alerts.
         let device_count = 1 + self.rng.below(3) as usize;
         let first_device = self.rng.below(self.devices.len() as u64) as usize;
-        let devices: Vec<usize> = (0..device_count)
-            .map(|k| (first_device + k * 3) % self.devices.len())
-            .collect();
+        let devices: Vec<usize> = (0..device_count).map(|k| (first_device + k * 3) % self.devices.len()).collect();
         let user_count = 1 + self.rng.below(2) as usize;
         let first_user = self.rng.below(self.people.len() as u64) as usize;
-        let users: Vec<usize> = (0..user_count)
-            .map(|k| (first_user + k * 7) % self.people.len())
-            .collect();
+        let users: Vec<usize> = (0..user_count).map(|k| (first_user + k * 7) % self.people.len()).collect();
 
         let alert_count = 1 + self.rng.below(4) as usize;
         let mut templates: Vec<usize> = Vec::new();
@@ -906,8 +807,7 @@ impl Generator {
         };
         let resolving_comment = if status == "resolved" {
             json!(match verdict {
-                Some(("truePositive", _)) =>
-                    "Threat contained; affected accounts reset and devices re-imaged.",
+                Some(("truePositive", _)) => "Threat contained; affected accounts reset and devices re-imaged.",
                 Some(("falsePositive", _)) => "Benign: activity matched a known-good process.",
                 _ => "Expected activity confirmed with the asset owner.",
             })
@@ -949,10 +849,7 @@ impl Generator {
         match self.rng.below(10) {
             0..=5 => ("truePositive", *self.rng.pick(&TRUE_POSITIVE)),
             6..=7 => ("falsePositive", *self.rng.pick(&FALSE_POSITIVE)),
-            _ => (
-                "informationalExpectedActivity",
-                *self.rng.pick(&EXPECTED_ACTIVITY),
-            ),
+            _ => ("informationalExpectedActivity", *self.rng.pick(&EXPECTED_ACTIVITY)),
         }
     }
 
@@ -962,24 +859,17 @@ impl Generator {
             ctx.created
         } else {
             let at = ctx.created + Duration::milliseconds(self.rng.below(span_ms + 1) as i64);
-            self.with_fraction(at, ctx.digits)
-                .clamp(ctx.created, ctx.updated)
+            self.with_fraction(at, ctx.digits).clamp(ctx.created, ctx.updated)
         };
         let rest_ms = (ctx.updated - created).num_milliseconds().max(0) as u64;
         let updated = created + Duration::milliseconds(self.rng.below(rest_ms + 1) as i64);
-        let updated = self
-            .with_fraction(updated, (ctx.digits + 3) % 8)
-            .clamp(created, ctx.updated);
+        let updated = self.with_fraction(updated, (ctx.digits + 3) % 8).clamp(created, ctx.updated);
         let first_activity = created - Duration::seconds(self.rng.range(60, 900));
         let first_activity = self.with_fraction(first_activity, 3);
         let last_activity = first_activity + Duration::seconds(self.rng.range(0, 50));
         let last_activity = self.with_fraction(last_activity, 3);
 
-        let provider_id = format!(
-            "638{:015}_{}",
-            self.rng.below(1_000_000_000_000_000),
-            self.rng.next_u64() as i32
-        );
+        let provider_id = format!("638{:015}_{}", self.rng.below(1_000_000_000_000_000), self.rng.next_u64() as i32);
         let id = format!("da{provider_id}");
         let status = match ctx.incident_status {
             "resolved" => "resolved",
@@ -1007,17 +897,12 @@ impl Generator {
         };
         let investigation = match (t.service, status) {
             (MDE, "resolved") => *self.rng.pick(&["successfullyRemediated", "benign"]),
-            (MDE, _) => *self
-                .rng
-                .pick(&["running", "pendingApproval", "queued", "unknown"]),
+            (MDE, _) => *self.rng.pick(&["running", "pendingApproval", "queued", "unknown"]),
             _ => "unsupportedAlertType",
         };
         let resolved = status == "resolved";
-        let evidence: Vec<Value> = t
-            .evidence
-            .iter()
-            .map(|&kind| self.evidence(kind, t, ctx, created, resolved))
-            .collect();
+        let evidence: Vec<Value> =
+            t.evidence.iter().map(|&kind| self.evidence(kind, t, ctx, created, resolved)).collect();
         let detector = {
             let h = hash_str(t.title);
             guid_from(h, mix(h))
@@ -1070,46 +955,21 @@ impl Generator {
         created: DateTime<Utc>,
         resolved: bool,
     ) -> Value {
-        let Generator {
-            rng,
-            devices,
-            people,
-            tid,
-            nt_domain,
-            dns_domain,
-            now,
-            ..
-        } = self;
-        let (tid, nt_domain, dns_domain, now) =
-            (tid.as_str(), nt_domain.as_str(), dns_domain.as_str(), *now);
+        let Generator { rng, devices, people, tid, nt_domain, dns_domain, now, .. } = self;
+        let (tid, nt_domain, dns_domain, now) = (tid.as_str(), nt_domain.as_str(), dns_domain.as_str(), *now);
         let device = &devices[ctx.device];
         let person = &people[ctx.user];
         let acct = person.acct.to_ascii_lowercase();
         let user_account = |p: &Person| user_account(p, nt_domain, tid);
         let (type_name, verdict, roles, detailed): (&str, &str, Value, Value) = match kind {
-            Ev::Device => (
-                "deviceEvidence",
-                "unknown",
-                json!(["compromised"]),
-                json!(["PrimaryDevice"]),
-            ),
+            Ev::Device => ("deviceEvidence", "unknown", json!(["compromised"]), json!(["PrimaryDevice"])),
             Ev::User => ("userEvidence", "unknown", json!(["compromised"]), json!([])),
             Ev::Ip => ("ipEvidence", "suspicious", json!(["attacker"]), json!([])),
             Ev::Url => ("urlEvidence", "malicious", json!(["attacker"]), json!([])),
             Ev::File => ("fileEvidence", "malicious", json!([]), json!([])),
-            Ev::Mailbox => (
-                "mailboxEvidence",
-                "unknown",
-                json!(["destination"]),
-                json!([]),
-            ),
+            Ev::Mailbox => ("mailboxEvidence", "unknown", json!(["destination"]), json!([])),
             Ev::Process => ("processEvidence", "suspicious", json!([]), json!([])),
-            Ev::RegistryKey => (
-                "registryKeyEvidence",
-                "suspicious",
-                json!(["edited"]),
-                json!([]),
-            ),
+            Ev::RegistryKey => ("registryKeyEvidence", "suspicious", json!(["edited"]), json!([])),
         };
         // Files, processes and URLs are what automated investigation remediates; now and then it
         // reports a post-sentinel status, which clients only see with the Prefer opt-in.
@@ -1198,11 +1058,7 @@ impl Generator {
                     publisher: None,
                     signer: None,
                 });
-                let mde = if t.evidence.contains(&Ev::Device) {
-                    json!(device.mde_id)
-                } else {
-                    Value::Null
-                };
+                let mde = if t.evidence.contains(&Ev::Device) { json!(device.mde_id) } else { Value::Null };
                 json!({
                     "detectionStatus": if resolved { "prevented" } else { "detected" },
                     "fileDetails": file_details(rng, &spec, &acct),
@@ -1210,9 +1066,7 @@ impl Generator {
                 })
             }
             Ev::Process => {
-                let (image, parent, command) =
-                    t.process
-                        .unwrap_or((CMD, EXPLORER, "cmd.exe /c whoami /all"));
+                let (image, parent, command) = t.process.unwrap_or((CMD, EXPLORER, "cmd.exe /c whoami /all"));
                 let lead = Duration::seconds(rng.range(5, 120));
                 let started = with_fraction(rng, created - lead, 7);
                 let parent_lead = Duration::seconds(rng.range(60, 7200));
@@ -1231,10 +1085,8 @@ impl Generator {
                 })
             }
             Ev::RegistryKey => {
-                let (hive, key) = t.registry.unwrap_or((
-                    "HKEY_LOCAL_MACHINE",
-                    "SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Run",
-                ));
+                let (hive, key) =
+                    t.registry.unwrap_or(("HKEY_LOCAL_MACHINE", "SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Run"));
                 json!({"registryHive": hive, "registryKey": key})
             }
         };
@@ -1315,12 +1167,7 @@ const TRUE_POSITIVE: [&str; 7] = [
     "other",
 ];
 const FALSE_POSITIVE: [&str; 3] = ["notMalicious", "notEnoughDataToValidate", "other"];
-const EXPECTED_ACTIVITY: [&str; 4] = [
-    "securityTesting",
-    "lineOfBusinessApplication",
-    "confirmedActivity",
-    "other",
-];
+const EXPECTED_ACTIVITY: [&str; 4] = ["securityTesting", "lineOfBusinessApplication", "confirmedActivity", "other"];
 
 const COMMENTS: [&str; 4] = [
     "Device isolated pending re-image.",
@@ -1364,13 +1211,8 @@ fn display_name(templates: &[usize], devices: usize, users: usize) -> String {
         }
     }
     labels.truncate(2);
-    let sources: std::collections::BTreeSet<&str> =
-        templates.iter().map(|&t| TEMPLATES[t].service).collect();
-    let mut name = format!(
-        "Multi-stage incident involving {} {}",
-        labels.join(" & "),
-        scope(devices, users)
-    );
+    let sources: std::collections::BTreeSet<&str> = templates.iter().map(|&t| TEMPLATES[t].service).collect();
+    let mut name = format!("Multi-stage incident involving {} {}", labels.join(" & "), scope(devices, users));
     if sources.len() > 1 {
         name.push_str(" reported by multiple sources");
     }
@@ -1388,11 +1230,7 @@ mod tests {
             for _ in 0..50 {
                 let at = g.with_fraction(g.now, digits);
                 let text = format_graph_time(at);
-                let frac = text
-                    .trim_end_matches('Z')
-                    .split_once('.')
-                    .map(|(_, f)| f.len())
-                    .unwrap_or(0);
+                let frac = text.trim_end_matches('Z').split_once('.').map(|(_, f)| f.len()).unwrap_or(0);
                 assert_eq!(frac, digits as usize, "{text}");
             }
         }
@@ -1400,14 +1238,8 @@ mod tests {
 
     #[test]
     fn display_names() {
-        assert_eq!(
-            display_name(&[0], 1, 1),
-            "Suspicious PowerShell command line on one endpoint"
-        );
-        assert_eq!(
-            display_name(&[4], 0, 1),
-            "Impossible travel activity involving one user"
-        );
+        assert_eq!(display_name(&[0], 1, 1), "Suspicious PowerShell command line on one endpoint");
+        assert_eq!(display_name(&[4], 0, 1), "Impossible travel activity involving one user");
         assert_eq!(
             display_name(&[1, 0], 1, 1),
             "Multi-stage incident involving Initial access & Execution on one endpoint reported by multiple sources"

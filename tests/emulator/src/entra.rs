@@ -38,10 +38,8 @@ pub(crate) fn token(shared: &Shared, tenant: &str, req: &Incoming) -> Response {
         Err(Reject(status, error, code, text)) => {
             let trace_id = shared.next_guid();
             // Entra echoes the caller's client-request-id as the correlation id.
-            let correlation_id = req
-                .header("client-request-id")
-                .map(str::to_string)
-                .unwrap_or_else(|| shared.next_guid());
+            let correlation_id =
+                req.header("client-request-id").map(str::to_string).unwrap_or_else(|| shared.next_guid());
             let body = entra_error_body(error, code, &text, &trace_id, &correlation_id, at);
             let mut resp = response(status, TOKEN_JSON, body);
             set_header(&mut resp, "x-ms-request-id", &trace_id);
@@ -58,10 +56,7 @@ fn check(shared: &Shared, tenant: &str, req: &Incoming) -> Result<(App, String),
             400,
             "invalid_request",
             900561,
-            format!(
-                "The endpoint only accepts POST, OPTIONS requests. Received a {} request.",
-                req.method
-            ),
+            format!("The endpoint only accepts POST, OPTIONS requests. Received a {} request.", req.method),
         ));
     }
     let app = shared
@@ -95,9 +90,7 @@ fn check(shared: &Shared, tenant: &str, req: &Incoming) -> Result<(App, String),
             format!("The request body must contain the following parameter: '{name}'."),
         )
     };
-    let grant = form
-        .get("grant_type")
-        .ok_or_else(|| missing("grant_type"))?;
+    let grant = form.get("grant_type").ok_or_else(|| missing("grant_type"))?;
     if grant != "client_credentials" {
         return Err(Reject(
             400,
@@ -154,9 +147,7 @@ fn check(shared: &Shared, tenant: &str, req: &Incoming) -> Result<(App, String),
             400,
             "invalid_scope",
             70011,
-            format!(
-                "The provided value for the input parameter 'scope' isn't valid. The scope {scope} isn't valid."
-            ),
+            format!("The provided value for the input parameter 'scope' isn't valid. The scope {scope} isn't valid."),
         ));
     }
     let scope = scope.to_string();
@@ -173,40 +164,25 @@ struct Form {
 impl Form {
     fn parse(req: &Incoming) -> Form {
         // Entra reads only a form body; JSON bodies (a common client bug) look like no parameters.
-        let is_form = req.header("content-type").is_some_and(|ct| {
-            ct.to_ascii_lowercase()
-                .starts_with("application/x-www-form-urlencoded")
-        });
+        let is_form = req
+            .header("content-type")
+            .is_some_and(|ct| ct.to_ascii_lowercase().starts_with("application/x-www-form-urlencoded"));
         let pairs: Vec<(String, String)> = if is_form {
-            form_urlencoded::parse(req.body.as_bytes())
-                .map(|(k, v)| (k.into_owned(), v.into_owned()))
-                .collect()
+            form_urlencoded::parse(req.body.as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())).collect()
         } else {
             Vec::new()
         };
-        let first = |name: &str| {
-            pairs
-                .iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.clone())
-        };
+        let first = |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
         let (mut client_id, mut client_secret) = (first("client_id"), first("client_secret"));
         if let Some((id, secret)) = req.header("authorization").and_then(basic_credentials) {
             client_id = client_id.or(Some(id));
             client_secret = client_secret.or(Some(secret));
         }
-        Form {
-            pairs,
-            client_id,
-            client_secret,
-        }
+        Form { pairs, client_id, client_secret }
     }
 
     fn get(&self, name: &str) -> Option<&str> {
-        self.pairs
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        self.pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 }
 
@@ -216,16 +192,11 @@ fn basic_credentials(header: &str) -> Option<(String, String)> {
     if !scheme.eq_ignore_ascii_case("basic") {
         return None;
     }
-    let raw = base64::engine::general_purpose::STANDARD
-        .decode(rest.trim())
-        .ok()?;
+    let raw = base64::engine::general_purpose::STANDARD.decode(rest.trim()).ok()?;
     let raw = String::from_utf8(raw).ok()?;
     let (id, secret) = raw.split_once(':')?;
     let decode = |s: &str| {
-        form_urlencoded::parse(format!("x={s}").as_bytes())
-            .next()
-            .map(|(_, v)| v.into_owned())
-            .unwrap_or_default()
+        form_urlencoded::parse(format!("x={s}").as_bytes()).next().map(|(_, v)| v.into_owned()).unwrap_or_default()
     };
     Some((decode(id), decode(secret)))
 }
@@ -318,14 +289,8 @@ mod tests {
 
     #[test]
     fn basic_header_is_url_decoded() {
-        let header = format!(
-            "Basic {}",
-            base64::engine::general_purpose::STANDARD.encode("app%3A1:s%26cret")
-        );
-        assert_eq!(
-            basic_credentials(&header),
-            Some(("app:1".to_string(), "s&cret".to_string()))
-        );
+        let header = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("app%3A1:s%26cret"));
+        assert_eq!(basic_credentials(&header), Some(("app:1".to_string(), "s&cret".to_string())));
         assert_eq!(basic_credentials("Bearer x"), None);
     }
 

@@ -11,7 +11,8 @@ use chrono::{DateTime, Utc};
 use crate::time::{entra_timestamp, graph_error_date};
 
 /// Graph's JSON content type for entity payloads (what the real service sends on 200s).
-pub(crate) const ODATA_JSON: &str = "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8";
+pub(crate) const ODATA_JSON: &str =
+    "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8";
 
 /// The ids Graph puts in `innerError` and in the `request-id`/`client-request-id` headers.
 #[derive(Debug, Clone)]
@@ -27,12 +28,7 @@ fn js(s: &str) -> String {
 }
 
 /// `{"error":{"code","message",["details":[],]"innerError":{date,request-id,client-request-id}}}`.
-pub(crate) fn graph_error_body(
-    code: &str,
-    message: &str,
-    details: bool,
-    ids: &RequestIds,
-) -> String {
+pub(crate) fn graph_error_body(code: &str, message: &str, details: bool, ids: &RequestIds) -> String {
     let details = if details { r#","details":[]"# } else { "" };
     format!(
         r#"{{"error":{{"code":{},"message":{}{details},"innerError":{{"date":{},"request-id":{},"client-request-id":{}}}}}}}"#,
@@ -45,18 +41,8 @@ pub(crate) fn graph_error_body(
 }
 
 /// A Graph error response with the request-id headers Graph always sends.
-pub(crate) fn graph_error(
-    status: u16,
-    code: &str,
-    message: &str,
-    details: bool,
-    ids: &RequestIds,
-) -> Response {
-    let mut resp = response(
-        status,
-        "application/json",
-        graph_error_body(code, message, details, ids),
-    );
+pub(crate) fn graph_error(status: u16, code: &str, message: &str, details: bool, ids: &RequestIds) -> Response {
+    let mut resp = response(status, "application/json", graph_error_body(code, message, details, ids));
     add_graph_headers(&mut resp, ids);
     resp
 }
@@ -64,8 +50,7 @@ pub(crate) fn graph_error(
 /// The documented 429 body (`TooManyRequests`, innerError with code/status/message); generated
 /// with fresh ids and the current time.
 pub(crate) fn throttled_body() -> String {
-    let mut rng =
-        crate::ids::Rng::new(crate::time::now().timestamp_nanos_opt().unwrap_or(0) as u64);
+    let mut rng = crate::ids::Rng::new(crate::time::now().timestamp_nanos_opt().unwrap_or(0) as u64);
     let request_id = rng.guid();
     format!(
         r#"{{"error":{{"code":"TooManyRequests","innerError":{{"code":"429","date":{},"message":"Please retry after","request-id":{},"status":"429"}},"message":"Please retry again later."}}}}"#,
@@ -95,27 +80,24 @@ pub(crate) fn entra_error_body(
         js(&ts),
         js(trace_id),
         js(correlation_id),
-        js(&format!(
-            "https://login.microsoftonline.com/error?code={aadsts}"
-        )),
+        js(&format!("https://login.microsoftonline.com/error?code={aadsts}")),
     )
 }
 
 /// A response with a body and content type.
 pub(crate) fn response(status: u16, content_type: &str, body: String) -> Response {
     let mut resp = Response::new(Body::from(body));
-    *resp.status_mut() = axum::http::StatusCode::from_u16(status)
-        .unwrap_or(axum::http::StatusCode::INTERNAL_SERVER_ERROR);
+    *resp.status_mut() =
+        axum::http::StatusCode::from_u16(status).unwrap_or(axum::http::StatusCode::INTERNAL_SERVER_ERROR);
     set_header(&mut resp, "content-type", content_type);
     resp
 }
 
 /// Sets (replaces) a header; silently skips names or values that are not valid HTTP.
 pub(crate) fn set_header(resp: &mut Response, name: &str, value: &str) {
-    if let (Ok(n), Ok(v)) = (
-        axum::http::HeaderName::from_bytes(name.as_bytes()),
-        axum::http::HeaderValue::from_str(value),
-    ) {
+    if let (Ok(n), Ok(v)) =
+        (axum::http::HeaderName::from_bytes(name.as_bytes()), axum::http::HeaderValue::from_str(value))
+    {
         resp.headers_mut().insert(n, v);
     }
 }

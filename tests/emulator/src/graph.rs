@@ -19,10 +19,7 @@ use crate::time::{now, parse_instant};
 /// stricter rule so a connector that lacks SecurityAlert.Read.All is caught.
 fn accepted_roles(collection: Collection) -> &'static [&'static str] {
     match collection {
-        Collection::Incidents => &[
-            "SecurityIncident.Read.All",
-            "SecurityIncident.ReadWrite.All",
-        ],
+        Collection::Incidents => &["SecurityIncident.Read.All", "SecurityIncident.ReadWrite.All"],
         // The real 403 for alerts_v2 (fixture error-403-forbidden.json) lists the incident roles too.
         Collection::Alerts => &[
             "SecurityAlert.Read.All",
@@ -65,24 +62,15 @@ const DETECTION_SOURCE_NEW: &[&str] = &[
     "securityCopilot",
     "microsoftSentinel",
 ];
-const REMEDIATION_STATUS_NEW: &[&str] = &[
-    "active",
-    "pendingApproval",
-    "declined",
-    "unremediated",
-    "running",
-    "partiallyRemediated",
-];
+const REMEDIATION_STATUS_NEW: &[&str] =
+    &["active", "pendingApproval", "declined", "unremediated", "running", "partiallyRemediated"];
 
 const OPT_IN: &str = "include-unknown-enum-members";
 
 fn request_ids(shared: &Shared, req: &Incoming) -> RequestIds {
     let request_id = shared.next_guid();
     RequestIds {
-        client_request_id: req
-            .header("client-request-id")
-            .map(str::to_string)
-            .unwrap_or_else(|| request_id.clone()),
+        client_request_id: req.header("client-request-id").map(str::to_string).unwrap_or_else(|| request_id.clone()),
         request_id,
         at: now(),
     }
@@ -121,15 +109,8 @@ fn bearer(req: &Incoming) -> Option<&str> {
 }
 
 fn wants_unknown_members(req: &Incoming) -> bool {
-    req.header_values("prefer").any(|v| {
-        v.split(',').any(|p| {
-            p.split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .eq_ignore_ascii_case(OPT_IN)
-        })
-    })
+    req.header_values("prefer")
+        .any(|v| v.split(',').any(|p| p.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case(OPT_IN)))
 }
 
 /// Lists one collection for the token's tenant.
@@ -139,10 +120,7 @@ pub(crate) fn list(shared: &Shared, collection: Collection, req: &Incoming) -> R
         return graph_error(
             405,
             "BadRequest",
-            &format!(
-                "The emulator does not support {} on {}; it serves GET only.",
-                req.method, req.path
-            ),
+            &format!("The emulator does not support {} on {}; it serves GET only.", req.method, req.path),
             false,
             &ids,
         );
@@ -183,27 +161,15 @@ pub(crate) fn list(shared: &Shared, collection: Collection, req: &Incoming) -> R
     };
 
     let page = shared.with(|s| {
-        let next_base = s
-            .next_link_base
-            .clone()
-            .unwrap_or_else(|| shared.base_url.clone());
+        let next_base = s.next_link_base.clone().unwrap_or_else(|| shared.base_url.clone());
         let empty = Vec::new();
-        let (incidents, alerts) = s
-            .tenant(&issued.tenant)
-            .map(|t| (&t.incidents, &t.alerts))
-            .unwrap_or((&empty, &empty));
+        let (incidents, alerts) =
+            s.tenant(&issued.tenant).map(|t| (&t.incidents, &t.alerts)).unwrap_or((&empty, &empty));
         let source = match collection {
             Collection::Incidents => incidents,
             Collection::Alerts => alerts,
         };
-        build_page(
-            source,
-            alerts,
-            collection,
-            &query,
-            u64::from(default_top),
-            &next_base,
-        )
+        build_page(source, alerts, collection, &query, u64::from(default_top), &next_base)
     });
 
     let prefer = wants_unknown_members(req);
@@ -259,29 +225,19 @@ fn build_page(
     default_top: u64,
     next_base: &str,
 ) -> Page {
-    let mut matched: Vec<&Value> = source
-        .iter()
-        .filter(|item| query.filter.iter().all(|c| c.matches(item)))
-        .collect();
-    let (property, descending) = query
-        .order
-        .clone()
-        .unwrap_or_else(|| ("lastUpdateDateTime".to_string(), true));
+    let mut matched: Vec<&Value> = source.iter().filter(|item| query.filter.iter().all(|c| c.matches(item))).collect();
+    let (property, descending) = query.order.clone().unwrap_or_else(|| ("lastUpdateDateTime".to_string(), true));
     // Newest first by default, as Microsoft documents; ties by id in the same direction. The sort
     // is stable, so items with equal keys and ids keep insertion order.
     matched.sort_by(|a, b| {
-        let ord = time_key(a, &property)
-            .cmp(&time_key(b, &property))
-            .then_with(|| id_cmp(a, b));
+        let ord = time_key(a, &property).cmp(&time_key(b, &property)).then_with(|| id_cmp(a, b));
         if descending { ord.reverse() } else { ord }
     });
 
     let total = matched.len();
     let top = query.top.unwrap_or(default_top);
     let start = usize::try_from(query.skip).unwrap_or(usize::MAX).min(total);
-    let end = start
-        .saturating_add(usize::try_from(top).unwrap_or(usize::MAX))
-        .min(total);
+    let end = start.saturating_add(usize::try_from(top).unwrap_or(usize::MAX)).min(total);
     let mut items: Vec<Value> = matched[start..end].iter().map(|v| (*v).clone()).collect();
 
     if collection == Collection::Incidents && query.expand_alerts {
@@ -290,11 +246,8 @@ fn build_page(
                 continue;
             }
             let id = incident.get("id").map(id_text);
-            let linked: Vec<Value> = alerts
-                .iter()
-                .filter(|a| id.is_some() && a.get("incidentId").map(id_text) == id)
-                .cloned()
-                .collect();
+            let linked: Vec<Value> =
+                alerts.iter().filter(|a| id.is_some() && a.get("incidentId").map(id_text) == id).cloned().collect();
             incident["alerts"] = Value::Array(linked);
         }
     }
@@ -307,16 +260,9 @@ fn build_page(
         };
         let mut options = query.kept.clone();
         options.push(("$skip".to_string(), end.to_string()));
-        format!(
-            "{next_base}/v1.0/security/{segment}?{}",
-            encode_options(&options)
-        )
+        format!("{next_base}/v1.0/security/{segment}?{}", encode_options(&options))
     });
-    Page {
-        items,
-        total,
-        next_link,
-    }
+    Page { items, total, next_link }
 }
 
 /// Percent-encodes options for a nextLink; the `$` of system options stays literal, as in
@@ -337,9 +283,7 @@ fn encode_options(options: &[(String, String)]) -> String {
 }
 
 fn time_key(item: &Value, property: &str) -> Option<chrono::DateTime<chrono::Utc>> {
-    item.get(property)
-        .and_then(Value::as_str)
-        .and_then(parse_instant)
+    item.get(property).and_then(Value::as_str).and_then(parse_instant)
 }
 
 fn id_text(v: &Value) -> String {
@@ -393,11 +337,7 @@ fn hide_alert_members(alert: &mut Value) {
 /// Keeps the selected properties (and annotations, and `alerts` when expanded).
 fn select(item: &mut Value, fields: &[String], keep_alerts: bool) {
     if let Some(obj) = item.as_object_mut() {
-        obj.retain(|k, _| {
-            k.starts_with("@odata.")
-                || fields.iter().any(|f| f == k)
-                || (keep_alerts && k == "alerts")
-        });
+        obj.retain(|k, _| k.starts_with("@odata.") || fields.iter().any(|f| f == k) || (keep_alerts && k == "alerts"));
     }
 }
 
@@ -408,28 +348,16 @@ mod tests {
     #[test]
     fn next_link_encoding_keeps_dollar() {
         let options = vec![
-            (
-                "$filter".to_string(),
-                "lastUpdateDateTime ge 2024-01-01T00:00:00.5Z".to_string(),
-            ),
+            ("$filter".to_string(), "lastUpdateDateTime ge 2024-01-01T00:00:00.5Z".to_string()),
             ("$skip".to_string(), "50".to_string()),
         ];
-        assert_eq!(
-            encode_options(&options),
-            "$filter=lastUpdateDateTime+ge+2024-01-01T00%3A00%3A00.5Z&$skip=50"
-        );
+        assert_eq!(encode_options(&options), "$filter=lastUpdateDateTime+ge+2024-01-01T00%3A00%3A00.5Z&$skip=50");
     }
 
     #[test]
     fn ids_compare_numerically() {
-        assert_eq!(
-            id_cmp(&json!({"id": "9"}), &json!({"id": "10"})),
-            Ordering::Less
-        );
-        assert_eq!(
-            id_cmp(&json!({"id": "b"}), &json!({"id": "a"})),
-            Ordering::Greater
-        );
+        assert_eq!(id_cmp(&json!({"id": "9"}), &json!({"id": "10"})), Ordering::Less);
+        assert_eq!(id_cmp(&json!({"id": "b"}), &json!({"id": "a"})), Ordering::Greater);
     }
 
     #[test]

@@ -36,11 +36,7 @@ pub use entra::jwt_claims;
 pub use time::format_graph_time;
 
 /// The roles a demo or test tenant usually has: read access to incidents, alerts and hunting.
-pub const READ_ROLES: [&str; 3] = [
-    "SecurityIncident.Read.All",
-    "SecurityAlert.Read.All",
-    "ThreatHunting.Read.All",
-];
+pub const READ_ROLES: [&str; 3] = ["SecurityIncident.Read.All", "SecurityAlert.Read.All", "ThreatHunting.Read.All"];
 
 /// The scope every real client sends; the emulator also accepts `{base_url}/.default`.
 pub const GRAPH_SCOPE: &str = "https://graph.microsoft.com/.default";
@@ -122,12 +118,7 @@ pub struct PageLimits {
 impl Default for PageLimits {
     /// 50/50 for incidents, 1000/100 for alerts.
     fn default() -> Self {
-        PageLimits {
-            incidents_max_top: 50,
-            incidents_default_top: 50,
-            alerts_max_top: 1000,
-            alerts_default_top: 100,
-        }
+        PageLimits { incidents_max_top: 50, incidents_default_top: 50, alerts_max_top: 1000, alerts_default_top: 100 }
     }
 }
 
@@ -175,30 +166,17 @@ pub enum FaultResponse {
 impl Fault {
     /// A fault answering `status` with `body` and no extra headers.
     pub fn status(route: Route, status: u16, body: impl Into<String>) -> Fault {
-        Fault {
-            route,
-            response: FaultResponse::Status {
-                status,
-                headers: Vec::new(),
-                body: body.into(),
-            },
-        }
+        Fault { route, response: FaultResponse::Status { status, headers: Vec::new(), body: body.into() } }
     }
 
     /// A fault answering 200 with exactly `body`.
     pub fn body(route: Route, body: impl Into<String>) -> Fault {
-        Fault {
-            route,
-            response: FaultResponse::Body(body.into()),
-        }
+        Fault { route, response: FaultResponse::Body(body.into()) }
     }
 
     /// A fault that delays the request, then lets it through.
     pub fn delay(route: Route, delay: Duration) -> Fault {
-        Fault {
-            route,
-            response: FaultResponse::Delay(delay),
-        }
+        Fault { route, response: FaultResponse::Delay(delay) }
     }
 
     /// Graph's throttling answer: 429, `Retry-After: {retry_after}` and a `TooManyRequests` body
@@ -235,17 +213,12 @@ pub struct RequestRecord {
 impl RequestRecord {
     /// The first value of header `name` (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 
     /// The query options percent-decoded (`+` as space), in order.
     pub fn query_pairs(&self) -> Vec<(String, String)> {
-        form_urlencoded::parse(self.query.as_bytes())
-            .map(|(k, v)| (k.into_owned(), v.into_owned()))
-            .collect()
+        form_urlencoded::parse(self.query.as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())).collect()
     }
 }
 
@@ -285,12 +258,7 @@ impl Emulator {
         let shared = Arc::new(state::Shared::new(format!("http://127.0.0.1:{port}")));
         let (stop, stopped) = oneshot::channel::<()>();
         server::spawn(listener, shared.clone(), stopped);
-        Ok(Emulator {
-            handle: Arc::new(Handle {
-                shared,
-                stop: Mutex::new(Some(stop)),
-            }),
-        })
+        Ok(Emulator { handle: Arc::new(Handle { shared, stop: Mutex::new(Some(stop)) }) })
     }
 
     fn shared(&self) -> &state::Shared {
@@ -312,8 +280,7 @@ impl Emulator {
     /// # Panics
     /// If the tenant was never added (a test bug worth failing loudly on).
     pub fn set_roles(&self, tenant_id: &str, roles: Vec<String>) {
-        self.shared()
-            .with(|s| s.tenant_mut(tenant_id).roles = roles);
+        self.shared().with(|s| s.tenant_mut(tenant_id).roles = roles);
     }
 
     /// Replaces a tenant's client secret.
@@ -321,8 +288,7 @@ impl Emulator {
     /// # Panics
     /// If the tenant was never added.
     pub fn set_client_secret(&self, tenant_id: &str, secret: &str) {
-        self.shared()
-            .with(|s| s.tenant_mut(tenant_id).client_secret = secret.to_string());
+        self.shared().with(|s| s.tenant_mut(tenant_id).client_secret = secret.to_string());
     }
 
     /// Marks the tenant's secret as expired (AADSTS7000222) or valid again.
@@ -330,8 +296,7 @@ impl Emulator {
     /// # Panics
     /// If the tenant was never added.
     pub fn set_secret_expired(&self, tenant_id: &str, expired: bool) {
-        self.shared()
-            .with(|s| s.tenant_mut(tenant_id).secret_expired = expired);
+        self.shared().with(|s| s.tenant_mut(tenant_id).secret_expired = expired);
     }
 
     /// Inserts an incident, or replaces the stored one with the same `"id"`.
@@ -339,8 +304,7 @@ impl Emulator {
     /// # Panics
     /// If the tenant was never added.
     pub fn upsert_incident(&self, tenant_id: &str, incident: Value) {
-        self.shared()
-            .with(|s| state::upsert_by_id(&mut s.tenant_mut(tenant_id).incidents, incident));
+        self.shared().with(|s| state::upsert_by_id(&mut s.tenant_mut(tenant_id).incidents, incident));
     }
 
     /// Inserts an alert, or replaces the stored one with the same `"id"`.
@@ -348,33 +312,23 @@ impl Emulator {
     /// # Panics
     /// If the tenant was never added.
     pub fn upsert_alert(&self, tenant_id: &str, alert: Value) {
-        self.shared()
-            .with(|s| state::upsert_by_id(&mut s.tenant_mut(tenant_id).alerts, alert));
+        self.shared().with(|s| state::upsert_by_id(&mut s.tenant_mut(tenant_id).alerts, alert));
     }
 
     /// The stored incident with this id, as stored (not as served).
     pub fn incident(&self, tenant_id: &str, incident_id: &str) -> Option<Value> {
-        self.shared().with(|s| {
-            s.tenant(tenant_id)?
-                .incidents
-                .iter()
-                .find(|i| i["id"].as_str() == Some(incident_id))
-                .cloned()
-        })
+        self.shared()
+            .with(|s| s.tenant(tenant_id)?.incidents.iter().find(|i| i["id"].as_str() == Some(incident_id)).cloned())
     }
 
     /// All stored incidents of a tenant, in insertion order (empty for an unknown tenant).
     pub fn incidents(&self, tenant_id: &str) -> Vec<Value> {
-        self.shared()
-            .with(|s| s.tenant(tenant_id).map(|t| t.incidents.clone()))
-            .unwrap_or_default()
+        self.shared().with(|s| s.tenant(tenant_id).map(|t| t.incidents.clone())).unwrap_or_default()
     }
 
     /// All stored alerts of a tenant, in insertion order (empty for an unknown tenant).
     pub fn alerts(&self, tenant_id: &str) -> Vec<Value> {
-        self.shared()
-            .with(|s| s.tenant(tenant_id).map(|t| t.alerts.clone()))
-            .unwrap_or_default()
+        self.shared().with(|s| s.tenant(tenant_id).map(|t| t.alerts.clone())).unwrap_or_default()
     }
 
     /// Queues a fault; each request consumes the first queued fault whose route it matches.
@@ -385,8 +339,7 @@ impl Emulator {
     /// Makes `@odata.nextLink` start with `base` instead of [`Emulator::base_url`], so tests can
     /// check that a client refuses to follow a link to another host. `None` restores the default.
     pub fn set_next_link_base(&self, base: Option<String>) {
-        self.shared()
-            .with(|s| s.next_link_base = base.map(|b| b.trim_end_matches('/').to_string()));
+        self.shared().with(|s| s.next_link_base = base.map(|b| b.trim_end_matches('/').to_string()));
     }
 
     /// Replaces the page-size rules (they apply to all tenants).
@@ -409,12 +362,7 @@ impl Emulator {
 
     /// How many token requests (successful or not, faulted included) named this tenant in the path.
     pub fn token_requests(&self, tenant_id: &str) -> usize {
-        self.shared().with(|s| {
-            s.token_counts
-                .get(&tenant_id.to_ascii_lowercase())
-                .copied()
-                .unwrap_or(0)
-        })
+        self.shared().with(|s| s.token_counts.get(&tenant_id.to_ascii_lowercase()).copied().unwrap_or(0))
     }
 
     /// Makes every token already issued for this tenant expired, as if an hour had passed.
@@ -432,8 +380,6 @@ impl Emulator {
 
 impl std::fmt::Debug for Emulator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Emulator")
-            .field("base_url", &self.shared().base_url)
-            .finish_non_exhaustive()
+        f.debug_struct("Emulator").field("base_url", &self.shared().base_url).finish_non_exhaustive()
     }
 }

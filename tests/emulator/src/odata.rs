@@ -101,30 +101,15 @@ impl Collection {
     /// also `incidentId`, which connectors use to fetch one incident's alerts).
     fn text_properties(self) -> &'static [&'static str] {
         match self {
-            Collection::Incidents => &[
-                "status",
-                "severity",
-                "classification",
-                "determination",
-                "assignedTo",
-            ],
-            Collection::Alerts => &[
-                "status",
-                "severity",
-                "classification",
-                "determination",
-                "assignedTo",
-                "serviceSource",
-                "incidentId",
-            ],
+            Collection::Incidents => &["status", "severity", "classification", "determination", "assignedTo"],
+            Collection::Alerts => {
+                &["status", "severity", "classification", "determination", "assignedTo", "serviceSource", "incidentId"]
+            }
         }
     }
 
     fn unknown_property(self, name: &str) -> QueryError {
-        QueryError::bad_request(format!(
-            "Could not find a property named '{name}' on type '{}'.",
-            self.type_name()
-        ))
+        QueryError::bad_request(format!("Could not find a property named '{name}' on type '{}'.", self.type_name()))
     }
 }
 
@@ -138,20 +123,12 @@ pub(crate) struct QueryError {
 
 impl QueryError {
     fn bad_request(message: String) -> QueryError {
-        QueryError {
-            code: "BadRequest",
-            message,
-            details: false,
-        }
+        QueryError { code: "BadRequest", message, details: false }
     }
 
     /// OData validation failures come back with an empty code and `details:[]` (observed).
     fn odata(message: String) -> QueryError {
-        QueryError {
-            code: "",
-            message,
-            details: true,
-        }
+        QueryError { code: "", message, details: true }
     }
 }
 
@@ -207,32 +184,18 @@ impl Cmp {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Clause {
     /// A timestamp property against an instant (compared as instants, never as text).
-    Time {
-        property: String,
-        op: Cmp,
-        at: DateTime<Utc>,
-    },
+    Time { property: String, op: Cmp, at: DateTime<Utc> },
     /// A string/enum property against a quoted literal, or `null` (`None`).
-    Text {
-        property: String,
-        op: Cmp,
-        value: Option<String>,
-    },
+    Text { property: String, op: Cmp, value: Option<String> },
 }
 
 impl Clause {
     pub(crate) fn matches(&self, item: &Value) -> bool {
         match self {
-            Clause::Time { property, op, at } => item
-                .get(property)
-                .and_then(Value::as_str)
-                .and_then(parse_instant)
-                .is_some_and(|t| op.holds(&t, at)),
-            Clause::Text {
-                property,
-                op,
-                value,
-            } => {
+            Clause::Time { property, op, at } => {
+                item.get(property).and_then(Value::as_str).and_then(parse_instant).is_some_and(|t| op.holds(&t, at))
+            }
+            Clause::Text { property, op, value } => {
                 let actual = item.get(property).and_then(Value::as_str);
                 let equal = actual == value.as_deref();
                 if *op == Cmp::Eq { equal } else { !equal }
@@ -257,19 +220,12 @@ pub(crate) struct ListQuery {
 }
 
 /// Options that need the `$` prefix here; a bare `top=` would otherwise be silently ignored.
-const BARE_NAMES: [&str; 8] = [
-    "top", "skip", "filter", "expand", "select", "orderby", "count", "search",
-];
+const BARE_NAMES: [&str; 8] = ["top", "skip", "filter", "expand", "select", "orderby", "count", "search"];
 
 /// Parses a raw (undecoded) query string; `+` decodes to a space, as Graph reads it.
-pub(crate) fn parse(
-    raw: &str,
-    collection: Collection,
-    max_top: u32,
-) -> Result<ListQuery, QueryError> {
-    let pairs: Vec<(String, String)> = form_urlencoded::parse(raw.as_bytes())
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect();
+pub(crate) fn parse(raw: &str, collection: Collection, max_top: u32) -> Result<ListQuery, QueryError> {
+    let pairs: Vec<(String, String)> =
+        form_urlencoded::parse(raw.as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
     let mut query = ListQuery::default();
     let mut seen: Vec<String> = Vec::new();
     for (name, value) in &pairs {
@@ -307,10 +263,7 @@ pub(crate) fn parse(
             }
             "$select" => {
                 let fields: Vec<String> = value.split(',').map(|f| f.trim().to_string()).collect();
-                if let Some(bad) = fields
-                    .iter()
-                    .find(|f| !collection.properties().contains(&f.as_str()))
-                {
+                if let Some(bad) = fields.iter().find(|f| !collection.properties().contains(&f.as_str())) {
                     return Err(collection.unknown_property(bad));
                 }
                 query.select = Some(fields);
@@ -328,9 +281,7 @@ pub(crate) fn parse(
                 }
             }
             other if other.starts_with('$') => {
-                return Err(QueryError::bad_request(format!(
-                    "The query parameter '{name}' is not supported."
-                )));
+                return Err(QueryError::bad_request(format!("The query parameter '{name}' is not supported.")));
             }
             other if BARE_NAMES.contains(&other) => {
                 return Err(QueryError::bad_request(format!(
@@ -442,12 +393,7 @@ fn tokenize(text: &str) -> Result<Vec<Tok>, QueryError> {
 /// Parses `a and (b and c)`, where each term is `property op literal`.
 pub(crate) fn parse_filter(text: &str, collection: Collection) -> Result<Vec<Clause>, QueryError> {
     let tokens = tokenize(text)?;
-    let mut parser = FilterParser {
-        tokens,
-        pos: 0,
-        text,
-        collection,
-    };
+    let mut parser = FilterParser { tokens, pos: 0, text, collection };
     let clauses = parser.conjunction()?;
     match parser.tokens.get(parser.pos) {
         None => Ok(clauses),
@@ -483,10 +429,7 @@ impl FilterParser<'_> {
     }
 
     fn truncated(&self) -> QueryError {
-        QueryError::bad_request(format!(
-            "Invalid filter clause: '{}' ends too early.",
-            self.text
-        ))
+        QueryError::bad_request(format!("Invalid filter clause: '{}' ends too early.", self.text))
     }
 
     fn conjunction(&mut self) -> Result<Vec<Clause>, QueryError> {
@@ -517,9 +460,7 @@ impl FilterParser<'_> {
                     return Err(self.unsupported(&Tok::Word(property)));
                 }
                 let op = match self.next() {
-                    Some(Tok::Word(op)) => {
-                        Cmp::parse(&op).ok_or_else(|| self.unsupported(&Tok::Word(op)))?
-                    }
+                    Some(Tok::Word(op)) => Cmp::parse(&op).ok_or_else(|| self.unsupported(&Tok::Word(op)))?,
                     Some(tok) => return Err(self.unsupported(&tok)),
                     None => return Err(self.truncated()),
                 };
@@ -556,16 +497,8 @@ impl FilterParser<'_> {
                 )));
             }
             return match literal {
-                Tok::Quoted(value) => Ok(Clause::Text {
-                    property,
-                    op,
-                    value: Some(value),
-                }),
-                Tok::Word(w) if w == "null" => Ok(Clause::Text {
-                    property,
-                    op,
-                    value: None,
-                }),
+                Tok::Quoted(value) => Ok(Clause::Text { property, op, value: Some(value) }),
+                Tok::Word(w) if w == "null" => Ok(Clause::Text { property, op, value: None }),
                 tok => Err(self.unsupported(&tok)),
             };
         }
@@ -597,21 +530,9 @@ mod tests {
         assert_eq!(
             clauses,
             vec![
-                Clause::Time {
-                    property: "lastUpdateDateTime".into(),
-                    op: Cmp::Ge,
-                    at: at("2024-03-26T13:35:45.23Z")
-                },
-                Clause::Time {
-                    property: "lastUpdateDateTime".into(),
-                    op: Cmp::Lt,
-                    at: at("2024-03-27T00:00:00Z")
-                },
-                Clause::Text {
-                    property: "status".into(),
-                    op: Cmp::Eq,
-                    value: Some("active".into())
-                },
+                Clause::Time { property: "lastUpdateDateTime".into(), op: Cmp::Ge, at: at("2024-03-26T13:35:45.23Z") },
+                Clause::Time { property: "lastUpdateDateTime".into(), op: Cmp::Lt, at: at("2024-03-27T00:00:00Z") },
+                Clause::Text { property: "status".into(), op: Cmp::Eq, value: Some("active".into()) },
             ]
         );
     }
@@ -623,14 +544,9 @@ mod tests {
             err.message,
             "Could not find a property named 'incidentId' on type 'microsoft.graph.security.incident'."
         );
-        let err =
-            parse_filter("status eq 'a' or status eq 'b'", Collection::Incidents).unwrap_err();
+        let err = parse_filter("status eq 'a' or status eq 'b'", Collection::Incidents).unwrap_err();
         assert!(err.message.contains("'or'"), "{}", err.message);
-        let err = parse_filter(
-            "lastUpdateDateTime ge '2024-01-01T00:00:00Z'",
-            Collection::Alerts,
-        )
-        .unwrap_err();
+        let err = parse_filter("lastUpdateDateTime ge '2024-01-01T00:00:00Z'", Collection::Alerts).unwrap_err();
         assert_eq!(
             err.message,
             "A binary operator with incompatible types was detected. Found operand types 'Edm.DateTimeOffset' and 'Edm.String' for operator kind 'GreaterThanOrEqual'."
@@ -644,26 +560,18 @@ mod tests {
 
     #[test]
     fn quoted_literal_unescapes() {
-        let clauses =
-            parse_filter("assignedTo eq 'o''brien@contoso.com'", Collection::Alerts).unwrap();
+        let clauses = parse_filter("assignedTo eq 'o''brien@contoso.com'", Collection::Alerts).unwrap();
         assert_eq!(
             clauses[0],
-            Clause::Text {
-                property: "assignedTo".into(),
-                op: Cmp::Eq,
-                value: Some("o'brien@contoso.com".into())
-            }
+            Clause::Text { property: "assignedTo".into(), op: Cmp::Eq, value: Some("o'brien@contoso.com".into()) }
         );
     }
 
     #[test]
     fn options() {
-        let q = parse(
-            "%24top=10&$skip=20&$filter=status+eq+%27active%27&$expand=alerts&x=1",
-            Collection::Incidents,
-            50,
-        )
-        .unwrap();
+        let q =
+            parse("%24top=10&$skip=20&$filter=status+eq+%27active%27&$expand=alerts&x=1", Collection::Incidents, 50)
+                .unwrap();
         assert_eq!(q.top, Some(10));
         assert_eq!(q.skip, 20);
         assert!(q.expand_alerts);
@@ -676,21 +584,14 @@ mod tests {
                 ("x".to_string(), "1".to_string()),
             ]
         );
-        assert_eq!(
-            parse("$top=-1", Collection::Incidents, 50)
-                .unwrap_err()
-                .code,
-            ""
-        );
+        assert_eq!(parse("$top=-1", Collection::Incidents, 50).unwrap_err().code, "");
         assert!(parse("$top=1&$top=2", Collection::Incidents, 50).is_err());
         assert!(parse("top=1", Collection::Incidents, 50).is_err());
         assert!(parse("$search=x", Collection::Incidents, 50).is_err());
         assert!(parse("$expand=alerts", Collection::Alerts, 50).is_err());
         assert!(parse("$orderby=severity", Collection::Alerts, 50).is_err());
         assert_eq!(
-            parse("$orderby=createdDateTime asc", Collection::Alerts, 50)
-                .unwrap()
-                .order,
+            parse("$orderby=createdDateTime asc", Collection::Alerts, 50).unwrap().order,
             Some(("createdDateTime".to_string(), false))
         );
     }

@@ -17,11 +17,7 @@ use crate::{FaultResponse, RequestRecord, Route};
 /// Request bodies larger than this are cut (the emulator only ever expects small forms).
 const MAX_BODY: usize = 1 << 20;
 
-pub(crate) fn spawn(
-    listener: tokio::net::TcpListener,
-    shared: Arc<Shared>,
-    stopped: oneshot::Receiver<()>,
-) {
+pub(crate) fn spawn(listener: tokio::net::TcpListener, shared: Arc<Shared>, stopped: oneshot::Receiver<()>) {
     let app = Router::new().fallback(handle).with_state(shared);
     tokio::spawn(async move {
         let _ = axum::serve(listener, app)
@@ -50,9 +46,9 @@ impl Target {
         let lower: Vec<String> = segments.iter().map(|s| s.to_ascii_lowercase()).collect();
         let lower: Vec<&str> = lower.iter().map(String::as_str).collect();
         match lower.as_slice() {
-            ["", tenant, "oauth2", "v2.0", "token"] if !tenant.is_empty() => Target::Token {
-                tenant: percent_decode(segments[1]),
-            },
+            ["", tenant, "oauth2", "v2.0", "token"] if !tenant.is_empty() => {
+                Target::Token { tenant: percent_decode(segments[1]) }
+            }
             ["", "v1.0", "security", "incidents"] => Target::Incidents,
             ["", "v1.0", "security", "alerts_v2"] => Target::Alerts,
             _ => Target::Other,
@@ -65,20 +61,14 @@ impl Target {
             (Target::Token { .. }, Route::Token)
                 | (Target::Incidents, Route::Incidents)
                 | (Target::Alerts, Route::Alerts)
-                | (
-                    Target::Incidents | Target::Alerts | Target::Other,
-                    Route::AnyGraph
-                )
+                | (Target::Incidents | Target::Alerts | Target::Other, Route::AnyGraph)
         )
     }
 }
 
 fn percent_decode(segment: &str) -> String {
     // form_urlencoded also maps '+' to space; tenant ids and domains never contain '+'.
-    form_urlencoded::parse(format!("x={segment}").as_bytes())
-        .next()
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_default()
+    form_urlencoded::parse(format!("x={segment}").as_bytes()).next().map(|(_, v)| v.into_owned()).unwrap_or_default()
 }
 
 /// A request as the handlers see it.
@@ -93,14 +83,8 @@ pub(crate) struct Incoming {
 
 impl Incoming {
     /// All values of header `name` (case-insensitive), in order.
-    pub(crate) fn header_values<'a, 'n>(
-        &'a self,
-        name: &'n str,
-    ) -> impl Iterator<Item = &'a str> + use<'a, 'n> {
-        self.headers
-            .iter()
-            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+    pub(crate) fn header_values<'a, 'n>(&'a self, name: &'n str) -> impl Iterator<Item = &'a str> + use<'a, 'n> {
+        self.headers.iter().filter(move |(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 
     pub(crate) fn header(&self, name: &str) -> Option<&str> {
@@ -110,9 +94,7 @@ impl Incoming {
 
 async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
-    let body = axum::body::to_bytes(body, MAX_BODY)
-        .await
-        .unwrap_or_default();
+    let body = axum::body::to_bytes(body, MAX_BODY).await.unwrap_or_default();
     let incoming = Incoming {
         method: parts.method.as_str().to_string(),
         path: parts.uri.path().to_string(),
@@ -120,12 +102,7 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
         headers: parts
             .headers
             .iter()
-            .map(|(n, v)| {
-                (
-                    n.as_str().to_string(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
-            })
+            .map(|(n, v)| (n.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
             .collect(),
         body: String::from_utf8_lossy(&body).into_owned(),
     };
@@ -135,9 +112,7 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     let record = log_record(&incoming, &target);
     let fault = shared.with(|s| {
         if let Target::Token { tenant } = &target {
-            *s.token_counts
-                .entry(tenant.to_ascii_lowercase())
-                .or_default() += 1;
+            *s.token_counts.entry(tenant.to_ascii_lowercase()).or_default() += 1;
         }
         s.log.push(record);
         s.log_seq.push(seq);
@@ -145,11 +120,7 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     });
 
     let resp = match fault.map(|f| f.response) {
-        Some(FaultResponse::Status {
-            status,
-            headers,
-            body,
-        }) => {
+        Some(FaultResponse::Status { status, headers, body }) => {
             let mut resp = response(status, "application/json", body);
             for (name, value) in &headers {
                 set_header(&mut resp, name, value);
@@ -203,11 +174,7 @@ fn log_record(req: &Incoming, target: &Target) -> RequestRecord {
         path: req.path.clone(),
         query: req.query.clone(),
         headers,
-        body: if is_token {
-            redact_secret(&req.body)
-        } else {
-            req.body.clone()
-        },
+        body: if is_token { redact_secret(&req.body) } else { req.body.clone() },
         status: 0,
     }
 }
@@ -217,15 +184,9 @@ fn redact_secret(form: &str) -> String {
     form.split('&')
         .map(|part| {
             let key = part.split('=').next().unwrap_or("");
-            let decoded: String = form_urlencoded::parse(key.as_bytes())
-                .next()
-                .map(|(k, _)| k.into_owned())
-                .unwrap_or_default();
-            if decoded == "client_secret" {
-                format!("{key}=***")
-            } else {
-                part.to_string()
-            }
+            let decoded: String =
+                form_urlencoded::parse(key.as_bytes()).next().map(|(k, _)| k.into_owned()).unwrap_or_default();
+            if decoded == "client_secret" { format!("{key}=***") } else { part.to_string() }
         })
         .collect::<Vec<_>>()
         .join("&")
@@ -239,15 +200,10 @@ mod tests {
     fn classify_paths() {
         assert_eq!(
             Target::classify("/contoso.onmicrosoft.com/oauth2/v2.0/token"),
-            Target::Token {
-                tenant: "contoso.onmicrosoft.com".into()
-            }
+            Target::Token { tenant: "contoso.onmicrosoft.com".into() }
         );
         assert_eq!(Target::classify("/v1.0/security/alerts_V2"), Target::Alerts);
-        assert_eq!(
-            Target::classify("/v1.0/security/incidents"),
-            Target::Incidents
-        );
+        assert_eq!(Target::classify("/v1.0/security/incidents"), Target::Incidents);
         assert_eq!(Target::classify("/v1.0/security/incidents/"), Target::Other);
         assert_eq!(Target::classify("/beta/security/incidents"), Target::Other);
         assert_eq!(Target::classify("//oauth2/v2.0/token"), Target::Other);
@@ -255,10 +211,7 @@ mod tests {
 
     #[test]
     fn secret_is_redacted() {
-        assert_eq!(
-            redact_secret("client_id=a&client_secret=s%26x&scope=b"),
-            "client_id=a&client_secret=***&scope=b"
-        );
+        assert_eq!(redact_secret("client_id=a&client_secret=s%26x&scope=b"), "client_id=a&client_secret=***&scope=b");
         assert_eq!(redact_secret("client%5Fsecret=x"), "client%5Fsecret=***");
     }
 }

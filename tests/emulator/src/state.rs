@@ -36,8 +36,7 @@ pub(crate) struct State {
 
 impl State {
     pub(crate) fn add_tenant(&mut self, tenant: TenantData) {
-        self.tenants
-            .insert(tenant.tenant_id.to_ascii_lowercase(), tenant);
+        self.tenants.insert(tenant.tenant_id.to_ascii_lowercase(), tenant);
     }
 
     pub(crate) fn tenant(&self, tenant_id: &str) -> Option<&TenantData> {
@@ -47,9 +46,7 @@ impl State {
     pub(crate) fn tenant_mut(&mut self, tenant_id: &str) -> &mut TenantData {
         match self.tenants.get_mut(&tenant_id.to_ascii_lowercase()) {
             Some(t) => t,
-            None => panic!(
-                "graph-emulator: tenant '{tenant_id}' was never added (call add_tenant first)"
-            ),
+            None => panic!("graph-emulator: tenant '{tenant_id}' was never added (call add_tenant first)"),
         }
     }
 
@@ -81,11 +78,7 @@ pub(crate) struct Shared {
 impl Shared {
     pub(crate) fn new(base_url: String) -> Shared {
         let seed = crate::time::now().timestamp_nanos_opt().unwrap_or(0) as u64;
-        Shared {
-            base_url,
-            state: Mutex::new(State::default()),
-            counter: AtomicU64::new(crate::ids::mix(seed)),
-        }
+        Shared { base_url, state: Mutex::new(State::default()), counter: AtomicU64::new(crate::ids::mix(seed)) }
     }
 
     /// Runs `f` with the state locked. A panic in another thread while holding the lock (a test
@@ -109,10 +102,7 @@ impl Shared {
 /// Replaces the element with the same `"id"`, or appends.
 pub(crate) fn upsert_by_id(items: &mut Vec<Value>, item: Value) {
     let id = item.get("id").cloned();
-    match items
-        .iter_mut()
-        .find(|existing| id.is_some() && existing.get("id") == id.as_ref())
-    {
+    match items.iter_mut().find(|existing| id.is_some() && existing.get("id") == id.as_ref()) {
         Some(existing) => *existing = item,
         None => items.push(item),
     }

@@ -35,16 +35,13 @@ pub(crate) fn parse_instant(text: &str) -> Option<DateTime<Utc>> {
     if !looks_like_rfc3339(text) {
         return None;
     }
-    DateTime::parse_from_rfc3339(text)
-        .ok()
-        .map(|t| t.with_timezone(&Utc))
+    DateTime::parse_from_rfc3339(text).ok().map(|t| t.with_timezone(&Utc))
 }
 
 /// Strict shape check: `YYYY-MM-DDTHH:MM:SS[.f{1,9}](Z|±HH:MM)`. chrono alone is more lenient.
 fn looks_like_rfc3339(text: &str) -> bool {
     let b = text.as_bytes();
-    let digits =
-        |r: std::ops::Range<usize>| r.clone().all(|i| b.get(i).is_some_and(u8::is_ascii_digit));
+    let digits = |r: std::ops::Range<usize>| r.clone().all(|i| b.get(i).is_some_and(u8::is_ascii_digit));
     if b.len() < 20
         || !digits(0..4)
         || b[4] != b'-'
@@ -73,9 +70,7 @@ fn looks_like_rfc3339(text: &str) -> bool {
     }
     match &b[i..] {
         [b'Z'] => true,
-        [s, h1, h2, b':', m1, m2] if (*s == b'+' || *s == b'-') => {
-            [h1, h2, m1, m2].iter().all(|c| c.is_ascii_digit())
-        }
+        [s, h1, h2, b':', m1, m2] if (*s == b'+' || *s == b'-') => [h1, h2, m1, m2].iter().all(|c| c.is_ascii_digit()),
         _ => false,
     }
 }
@@ -90,23 +85,11 @@ mod tests {
 
     #[test]
     fn graph_time_drops_trailing_zeros() {
-        assert_eq!(
-            format_graph_time(at("2024-03-26T13:35:45Z")),
-            "2024-03-26T13:35:45Z"
-        );
-        assert_eq!(
-            format_graph_time(at("2024-03-26T13:35:45.230Z")),
-            "2024-03-26T13:35:45.23Z"
-        );
-        assert_eq!(
-            format_graph_time(at("2021-08-13T08:43:35.5533333Z")),
-            "2021-08-13T08:43:35.5533333Z"
-        );
+        assert_eq!(format_graph_time(at("2024-03-26T13:35:45Z")), "2024-03-26T13:35:45Z");
+        assert_eq!(format_graph_time(at("2024-03-26T13:35:45.230Z")), "2024-03-26T13:35:45.23Z");
+        assert_eq!(format_graph_time(at("2021-08-13T08:43:35.5533333Z")), "2021-08-13T08:43:35.5533333Z");
         // Below 100 ns is not representable on the wire.
-        assert_eq!(
-            format_graph_time(at("2021-08-13T08:43:35.000000099Z")),
-            "2021-08-13T08:43:35Z"
-        );
+        assert_eq!(format_graph_time(at("2021-08-13T08:43:35.000000099Z")), "2021-08-13T08:43:35Z");
     }
 
     #[test]

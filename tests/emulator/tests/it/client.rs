@@ -19,10 +19,7 @@ pub struct Reply {
 
 impl Reply {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 
     pub fn json(&self) -> Value {
@@ -37,13 +34,10 @@ pub async fn send(method: &str, url: &str, headers: &[(&str, &str)], body: &str)
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, "/"),
     };
-    let mut stream = tokio::net::TcpStream::connect(authority)
-        .await
-        .expect("connect");
+    let mut stream = tokio::net::TcpStream::connect(authority).await.expect("connect");
     // Tests write readable URLs; spaces must still be escaped on the request line.
     let target = target.replace(' ', "%20");
-    let mut request =
-        format!("{method} {target} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n");
+    let mut request = format!("{method} {target} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n");
     for (name, value) in headers {
         request.push_str(&format!("{name}: {value}\r\n"));
     }
@@ -68,19 +62,9 @@ fn parse(raw: &[u8]) -> Reply {
         .filter_map(|l| l.split_once(':'))
         .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
         .collect();
-    let chunked = headers
-        .iter()
-        .any(|(n, v)| n == "transfer-encoding" && v.eq_ignore_ascii_case("chunked"));
-    let body = if chunked {
-        dechunk(body)
-    } else {
-        body.to_string()
-    };
-    Reply {
-        status,
-        headers,
-        body,
-    }
+    let chunked = headers.iter().any(|(n, v)| n == "transfer-encoding" && v.eq_ignore_ascii_case("chunked"));
+    let body = if chunked { dechunk(body) } else { body.to_string() };
+    Reply { status, headers, body }
 }
 
 fn dechunk(mut rest: &str) -> String {
@@ -98,9 +82,7 @@ fn dechunk(mut rest: &str) -> String {
 
 /// Form-encodes pairs the way a client would.
 pub fn form(pairs: &[(&str, &str)]) -> String {
-    form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(pairs)
-        .finish()
+    form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish()
 }
 
 /// Posts a token request to `{base}/{tenant}/oauth2/v2.0/token`.
@@ -139,12 +121,7 @@ pub async fn emulator() -> Emulator {
 }
 
 /// `GET {base}{path_and_query}` with a bearer token and extra headers.
-pub async fn get(
-    emu: &Emulator,
-    path_and_query: &str,
-    token: &str,
-    extra: &[(&str, &str)],
-) -> Reply {
+pub async fn get(emu: &Emulator, path_and_query: &str, token: &str, extra: &[(&str, &str)]) -> Reply {
     get_url(&format!("{}{path_and_query}", emu.base_url()), token, extra).await
 }
 
@@ -159,8 +136,5 @@ pub async fn get_url(url: &str, token: &str, extra: &[(&str, &str)]) -> Reply {
 pub fn assert_error_date(date: &str) {
     assert_eq!(date.len(), 19, "{date}");
     assert_eq!(&date[10..11], "T");
-    assert!(
-        chrono::NaiveDateTime::parse_from_str(date, "%Y-%m-%dT%H:%M:%S").is_ok(),
-        "{date}"
-    );
+    assert!(chrono::NaiveDateTime::parse_from_str(date, "%Y-%m-%dT%H:%M:%S").is_ok(), "{date}");
 }

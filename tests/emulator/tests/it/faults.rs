@@ -21,23 +21,13 @@ async fn status_fault_applies_once_with_headers_and_exact_body() {
         },
     });
     // Alerts don't match an Incidents fault.
-    assert_eq!(
-        get(&emu, "/v1.0/security/alerts_v2", &token, &[])
-            .await
-            .status,
-        200
-    );
+    assert_eq!(get(&emu, "/v1.0/security/alerts_v2", &token, &[]).await.status, 200);
     let faulted = get(&emu, "/v1.0/security/incidents", &token, &[]).await;
     assert_eq!(faulted.status, 429);
     assert_eq!(faulted.header("retry-after"), Some("2.128"));
     assert_eq!(faulted.header("content-type"), Some("application/json"));
     assert_eq!(faulted.body, body);
-    assert_eq!(
-        get(&emu, "/v1.0/security/incidents", &token, &[])
-            .await
-            .status,
-        200
-    );
+    assert_eq!(get(&emu, "/v1.0/security/incidents", &token, &[]).await.status, 200);
     let statuses: Vec<u16> = emu.requests().iter().map(|r| r.status).collect();
     assert_eq!(statuses, [200, 200, 429, 200]);
 }
@@ -50,10 +40,7 @@ async fn faults_apply_before_auth_and_in_order() {
     emu.push_fault(Fault::body(Route::Token, "{not json"));
     // The token fault is taken by the token request even though graph faults are queued first.
     let token_reply = token_request(&emu, TENANT, &[("grant_type", "client_credentials")]).await;
-    assert_eq!(
-        (token_reply.status, token_reply.body.as_str()),
-        (200, "{not json")
-    );
+    assert_eq!((token_reply.status, token_reply.body.as_str()), (200, "{not json"));
     let first = get(&emu, "/v1.0/security/alerts_v2", "no-token", &[]).await;
     assert_eq!((first.status, first.body.as_str()), (500, "{}"));
     let second = get(&emu, "/v1.0/security/incidents", "no-token", &[]).await;
@@ -65,12 +52,7 @@ async fn faults_apply_before_auth_and_in_order() {
     assert_eq!(body["error"]["innerError"]["code"], json!("429"));
     assert_eq!(body["error"]["innerError"]["status"], json!("429"));
     // Queue empty: normal handling (no valid token).
-    assert_eq!(
-        get(&emu, "/v1.0/security/incidents", "no-token", &[])
-            .await
-            .status,
-        401
-    );
+    assert_eq!(get(&emu, "/v1.0/security/incidents", "no-token", &[]).await.status, 401);
     assert_eq!(emu.token_requests(TENANT), 1);
 }
 

@@ -19,48 +19,32 @@ async fn success_with_number_expires_in_and_claims() {
     let emu = emulator().await;
     let reply = token_request(&emu, TENANT, &good()).await;
     assert_eq!(reply.status, 200);
-    assert_eq!(
-        reply.header("content-type"),
-        Some("application/json; charset=utf-8")
-    );
+    assert_eq!(reply.header("content-type"), Some("application/json; charset=utf-8"));
     let body = reply.json();
     assert_eq!(body["token_type"], json!("Bearer"));
     assert_eq!(body["expires_in"], json!(3599));
     assert_eq!(body["ext_expires_in"], json!(3599));
     let keys: Vec<&String> = body.as_object().unwrap().keys().collect();
-    assert_eq!(
-        keys,
-        ["access_token", "expires_in", "ext_expires_in", "token_type"]
-    );
+    assert_eq!(keys, ["access_token", "expires_in", "ext_expires_in", "token_type"]);
     // Entra's key order is kept on the wire.
-    assert!(reply.body.starts_with(
-        r#"{"token_type":"Bearer","expires_in":3599,"ext_expires_in":3599,"access_token":"#
-    ));
+    assert!(
+        reply.body.starts_with(r#"{"token_type":"Bearer","expires_in":3599,"ext_expires_in":3599,"access_token":"#)
+    );
 
     let token = body["access_token"].as_str().unwrap();
     assert_eq!(token.split('.').count(), 3);
     let claims = jwt_claims(token).unwrap();
     assert_eq!(claims["aud"], json!("https://graph.microsoft.com"));
-    assert_eq!(
-        claims["iss"],
-        json!(format!("https://sts.windows.net/{TENANT}/"))
-    );
+    assert_eq!(claims["iss"], json!(format!("https://sts.windows.net/{TENANT}/")));
     assert_eq!(claims["tid"], json!(TENANT));
     assert_eq!(claims["appid"], json!(CLIENT));
     assert_eq!(claims["idtyp"], json!("app"));
     assert_eq!(claims["ver"], json!("1.0"));
     assert_eq!(
         claims["roles"],
-        json!([
-            "SecurityIncident.Read.All",
-            "SecurityAlert.Read.All",
-            "ThreatHunting.Read.All"
-        ])
+        json!(["SecurityIncident.Read.All", "SecurityAlert.Read.All", "ThreatHunting.Read.All"])
     );
-    assert_eq!(
-        claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
-        3599
-    );
+    assert_eq!(claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(), 3599);
     assert_eq!(claims["nbf"], claims["iat"]);
 
     // Unique per issue.
@@ -88,10 +72,7 @@ async fn numeric_string_expires_in() {
 async fn no_roles_means_no_roles_claim() {
     let emu = emulator().await;
     emu.set_roles(TENANT, vec![]);
-    let token = token_request(&emu, TENANT, &good()).await.json()["access_token"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let token = token_request(&emu, TENANT, &good()).await.json()["access_token"].as_str().unwrap().to_string();
     let claims = jwt_claims(&token).unwrap();
     assert!(claims.get("roles").is_none(), "{claims}");
 }
@@ -107,10 +88,7 @@ async fn own_scope_basic_auth_and_redacted_log() {
     let reply = send(
         "POST",
         &format!("{}/{TENANT}/oauth2/v2.0/token", emu.base_url()),
-        &[
-            ("Content-Type", "application/x-www-form-urlencoded"),
-            ("Authorization", &format!("Basic {basic}")),
-        ],
+        &[("Content-Type", "application/x-www-form-urlencoded"), ("Authorization", &format!("Basic {basic}"))],
         &crate::client::form(&[("grant_type", "client_credentials"), ("scope", &scope)]),
     )
     .await;
@@ -148,19 +126,11 @@ async fn expect_error(
     let body = reply.json();
     assert_eq!(body["error"], json!(error));
     assert_eq!(body["error_codes"], json!([code]));
-    assert_eq!(
-        body["error_uri"],
-        json!(format!(
-            "https://login.microsoftonline.com/error?code={code}"
-        ))
-    );
+    assert_eq!(body["error_uri"], json!(format!("https://login.microsoftonline.com/error?code={code}")));
     let trace = body["trace_id"].as_str().unwrap();
     let correlation = body["correlation_id"].as_str().unwrap();
     let timestamp = body["timestamp"].as_str().unwrap();
-    assert!(
-        chrono::NaiveDateTime::parse_from_str(timestamp, "%Y-%m-%d %H:%M:%SZ").is_ok(),
-        "{timestamp}"
-    );
+    assert!(chrono::NaiveDateTime::parse_from_str(timestamp, "%Y-%m-%d %H:%M:%SZ").is_ok(), "{timestamp}");
     assert_eq!(
         body["error_description"],
         json!(format!(
@@ -168,19 +138,8 @@ async fn expect_error(
         ))
     );
     // Entra's key order is kept on the wire.
-    let order = [
-        "error",
-        "error_description",
-        "error_codes",
-        "timestamp",
-        "trace_id",
-        "correlation_id",
-        "error_uri",
-    ];
-    let positions: Vec<usize> = order
-        .iter()
-        .map(|k| reply.body.find(&format!("\"{k}\":")).unwrap())
-        .collect();
+    let order = ["error", "error_description", "error_codes", "timestamp", "trace_id", "correlation_id", "error_uri"];
+    let positions: Vec<usize> = order.iter().map(|k| reply.body.find(&format!("\"{k}\":")).unwrap()).collect();
     assert!(positions.windows(2).all(|w| w[0] < w[1]), "{}", reply.body);
 }
 
@@ -285,20 +244,14 @@ async fn correlation_id_echoes_client_request_id_and_json_body_is_not_read() {
     let reply = send(
         "POST",
         &format!("{}/{TENANT}/oauth2/v2.0/token", emu.base_url()),
-        &[
-            ("Content-Type", "application/json"),
-            ("client-request-id", "c0ffee00-0000-4000-8000-000000000001"),
-        ],
+        &[("Content-Type", "application/json"), ("client-request-id", "c0ffee00-0000-4000-8000-000000000001")],
         r#"{"grant_type":"client_credentials"}"#,
     )
     .await;
     assert_eq!(reply.status, 400);
     let body = reply.json();
     assert_eq!(body["error_codes"], json!([900144]));
-    assert_eq!(
-        body["correlation_id"],
-        json!("c0ffee00-0000-4000-8000-000000000001")
-    );
+    assert_eq!(body["correlation_id"], json!("c0ffee00-0000-4000-8000-000000000001"));
 }
 
 #[tokio::test]
