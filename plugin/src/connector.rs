@@ -47,6 +47,8 @@ pub struct RecordPage<T> {
     pub next_cursor: String,
     /// More pages are ready now.
     pub more: bool,
+    /// Why the page was read in a fallback mode, if it was.
+    pub degraded: Option<String>,
 }
 
 /// One tenant's connector over an HTTP client and a clock; `tokens` outlives calls.
@@ -135,22 +137,19 @@ impl<H: HttpClient, C: Clock> Connector<'_, H, C> {
         unreachable!("the loop returns on its second attempt")
     }
 
-    /// The next page of incidents after `cursor`.
+    /// The next page of incidents after `cursor`; `attempt` counts earlier transient failures of it.
     pub fn fetch_incidents(
         &mut self,
         cursor: Option<&str>,
         page_size: Option<u32>,
+        attempt: u32,
     ) -> Result<RecordPage<Incident>, ConnectorError> {
-        self.fetch(Collection::Incidents, cursor, page_size, records::incident_from_raw)
+        self.fetch(Collection::Incidents, cursor, page_size, attempt, records::incident_from_raw)
     }
 
     /// The next page of alerts after `cursor`.
-    pub fn fetch_alerts(
-        &mut self,
-        cursor: Option<&str>,
-        page_size: Option<u32>,
-    ) -> Result<RecordPage<Alert>, ConnectorError> {
-        self.fetch(Collection::Alerts, cursor, page_size, records::alert_from_raw)
+    pub fn fetch_alerts(&mut self, cursor: Option<&str>, page_size: Option<u32>) -> Result<RecordPage<Alert>, ConnectorError> {
+        self.fetch(Collection::Alerts, cursor, page_size, 0, records::alert_from_raw)
     }
 
     fn fetch<T: Versioned>(
@@ -158,6 +157,7 @@ impl<H: HttpClient, C: Clock> Connector<'_, H, C> {
         collection: Collection,
         cursor: Option<&str>,
         page_size: Option<u32>,
+        attempt: u32,
         parse: fn(&str) -> Result<T, ConnectorError>,
     ) -> Result<RecordPage<T>, ConnectorError> {
         let mut cursor = match cursor {
@@ -172,12 +172,19 @@ impl<H: HttpClient, C: Clock> Connector<'_, H, C> {
             Collection::Alerts => (self.settings.alerts_page_size, crate::config::ALERTS_MAX_PAGE),
         };
         let mut top = page_size.unwrap_or(configured).clamp(1, max).min(cursor.top_limit.unwrap_or(u32::MAX));
+        // `$expand=alerts` can fail persistently on large tenants (HTTP 500) while the same page
+        // without it works: after repeated failures, read the page bare and its alerts separately.
+        let degrade = collection == Collection::Incidents
+            && (attempt >= EXPAND_FALLBACK_AFTER || cursor.scan.as_ref().is_some_and(|s| s.degraded));
         let graph = self.settings.graph_endpoint.clone();
         let resp = loop {
-            let url = match &cursor.scan {
+            let mut url = match &cursor.scan {
                 Some(scan) => scan.next_link.clone(),
                 None => collection.first_page_url(&graph, cursor.watermark(), top),
             };
+            if degrade {
+                url = graph::without_expand(&url);
+            }
             match self.graph_get(&url, collection)? {
                 Ok(resp) => break resp,
                 // The service told us its page limit: use it from now on. Only for URLs we built;
@@ -209,12 +216,18 @@ impl<H: HttpClient, C: Clock> Connector<'_, H, C> {
                 format!("the {} page has no `value` array; the cursor did not move", collection.noun()),
             ));
         };
-        if cursor.scan.is_none() {
-            cursor.scan = Some(Scan { next_link: String::new(), emitted: Default::default() });
-        }
+        let scan = cursor.scan.get_or_insert_with(|| Scan { next_link: String::new(), emitted: Default::default(), degraded: false });
+        scan.degraded |= degrade;
         let mut out = Vec::with_capacity(items.len());
         for raw in items {
-            let record = parse(raw.get()).map_err(|e| match e {
+            let assembled;
+            let text = if degrade {
+                assembled = self.with_alerts(raw.get())?;
+                assembled.as_str()
+            } else {
+                raw.get()
+            };
+            let record = parse(text).map_err(|e| match e {
                 ConnectorError::InvalidResponse { message, .. } => {
                     ConnectorError::invalid(200, format!("{message}; the cursor did not move"))
                 }
@@ -245,6 +258,46 @@ impl<H: HttpClient, C: Clock> Connector<'_, H, C> {
                 false
             }
         };
-        Ok(RecordPage { records: out, next_cursor: cursor.encode(), more })
+        let degraded = degrade.then(|| {
+            "Microsoft Graph kept failing on incidents with $expand=alerts; this page was read without it and each incident's alerts were read from alerts_v2".to_string()
+        });
+        Ok(RecordPage { records: out, next_cursor: cursor.encode(), more, degraded })
+    }
+
+    /// The incident's JSON with an `alerts` array read from `alerts_v2` (what `$expand` would give).
+    fn with_alerts(&mut self, incident: &str) -> Result<String, ConnectorError> {
+        #[derive(serde::Deserialize)]
+        struct Id {
+            #[serde(default)]
+            id: Option<serde_json::Value>,
+        }
+        let id = serde_json::from_str::<Id>(incident)
+            .ok()
+            .and_then(|i| i.id)
+            .and_then(|v| crate::model::scalar_text(&v))
+            .ok_or_else(|| ConnectorError::invalid(200, "an incident has no `id`; the cursor did not move"))?;
+        let mut url = Some(graph::alerts_of_incident_url(&self.settings.graph_endpoint, &id, self.settings.alerts_page_size));
+        let mut alerts: Vec<String> = Vec::new();
+        let mut pages = 0;
+        while let Some(next) = url.take() {
+            pages += 1;
+            if pages > MAX_ALERT_PAGES_PER_INCIDENT {
+                return Err(ConnectorError::invalid(200, format!("incident {id} has more than {MAX_ALERT_PAGES_PER_INCIDENT} pages of alerts; stopping instead of looping")));
+            }
+            let resp = match self.graph_get(&next, Collection::Alerts)? {
+                Ok(resp) => resp,
+                Err(limit) => return Err(ConnectorError::invalid(400, format!("alerts_v2 page limit is {limit}; lower alerts-page-size"))),
+            };
+            let page: Page = serde_json::from_slice(&resp.body)
+                .map_err(|e| ConnectorError::invalid(200, format!("the alerts of incident {id} are not valid Graph JSON: {e}")))?;
+            alerts.extend(page.value.unwrap_or_default().into_iter().map(|a| a.get().to_string()));
+            url = page.next_link.filter(|l| *l != next);
+        }
+        Ok(graph::insert_alerts(incident, &alerts))
     }
 }
+
+/// Transient failures of one incidents page before it is read without `$expand`.
+pub const EXPAND_FALLBACK_AFTER: u32 = 2;
+/// Bound on alert pages read for one incident in fallback mode.
+const MAX_ALERT_PAGES_PER_INCIDENT: usize = 50;

@@ -37,6 +37,9 @@ pub struct Scan {
     /// ones push the list down; this is what keeps them from being emitted twice.
     #[serde(default)]
     pub emitted: BTreeMap<String, String>,
+    /// Pages of this scan are read without `$expand` (its nextLinks no longer carry it).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub degraded: bool,
 }
 
 impl Cursor {
@@ -117,7 +120,7 @@ mod tests {
     #[test]
     fn boundary_records_are_not_emitted_twice_but_newer_versions_are() {
         let mut c = Cursor::starting_at(ts("2024-01-01T00:00:00Z"));
-        c.scan = Some(Scan { next_link: String::new(), emitted: BTreeMap::new() });
+        c.scan = Some(Scan { next_link: String::new(), emitted: BTreeMap::new(), degraded: false });
         assert!(c.admit("a", ts("2024-01-02T00:00:00.5Z")));
         c.record("a", ts("2024-01-02T00:00:00.5Z"));
         c.record("b", ts("2024-01-02T00:00:00.50Z"));
@@ -139,7 +142,7 @@ mod tests {
     fn an_empty_scan_keeps_watermark_and_seen() {
         let mut c = Cursor::starting_at(ts("2024-01-01T00:00:00Z"));
         c.seen.insert("x".into(), c.watermark.clone());
-        c.scan = Some(Scan { next_link: String::new(), emitted: BTreeMap::new() });
+        c.scan = Some(Scan { next_link: String::new(), emitted: BTreeMap::new(), degraded: false });
         c.finish_scan(600);
         assert_eq!(c.watermark, "2024-01-01T00:00:00.0000000Z");
         assert_eq!(c.seen.len(), 1);
@@ -148,7 +151,7 @@ mod tests {
     #[test]
     fn lookback_overlap_rereads_without_re_emitting_and_never_moves_back() {
         let mut c = Cursor::starting_at(ts("2024-01-01T00:00:00Z"));
-        c.scan = Some(Scan { next_link: String::new(), emitted: BTreeMap::new() });
+        c.scan = Some(Scan { next_link: String::new(), emitted: BTreeMap::new(), degraded: false });
         c.record("old", ts("2024-01-01T11:00:00Z"));
         c.record("a", ts("2024-01-01T11:55:00Z"));
         c.record("b", ts("2024-01-01T12:00:00Z"));
@@ -158,7 +161,7 @@ mod tests {
         assert!(!c.admit("a", ts("2024-01-01T11:55:00Z")));
         assert!(c.admit("late", ts("2024-01-01T11:52:00Z")), "listed late, inside the overlap: delivered");
         // A scan that sees only old records cannot pull the watermark back.
-        c.scan = Some(Scan { next_link: String::new(), emitted: BTreeMap::new() });
+        c.scan = Some(Scan { next_link: String::new(), emitted: BTreeMap::new(), degraded: false });
         c.finish_scan(86_400);
         assert_eq!(c.watermark, "2024-01-01T11:50:00.0000000Z");
     }

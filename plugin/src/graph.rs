@@ -57,6 +57,36 @@ impl Collection {
     }
 }
 
+/// `url` without its `$expand` query option (for the fallback read of a failing page).
+pub fn without_expand(url: &str) -> String {
+    let Some((base, query)) = url.split_once('?') else { return url.to_string() };
+    let kept: Vec<&str> = query
+        .split('&')
+        .filter(|pair| {
+            let key = pair.split('=').next().unwrap_or_default();
+            let key: String = form_urlencoded::parse(format!("{key}=").as_bytes()).map(|(k, _)| k.into_owned()).collect();
+            !key.eq_ignore_ascii_case("$expand")
+        })
+        .collect();
+    if kept.is_empty() { base.to_string() } else { format!("{base}?{}", kept.join("&")) }
+}
+
+/// alerts_v2 of one incident: `$filter=incidentId eq '<id>'`.
+pub fn alerts_of_incident_url(graph: &str, incident_id: &str, top: u32) -> String {
+    // OData string literals double their single quotes.
+    let literal = incident_id.replace('\'', "''");
+    let filter: String = form_urlencoded::byte_serialize(format!("incidentId eq '{literal}'").as_bytes()).collect();
+    format!("{graph}{}?$filter={filter}&$top={top}", Collection::Alerts.path())
+}
+
+/// An incident object with `"alerts": [...]` appended, keeping the object's own text unchanged.
+pub fn insert_alerts(incident: &str, alerts: &[String]) -> String {
+    let body = incident.trim_end();
+    let body = body.strip_suffix('}').unwrap_or(body).trim_end();
+    let sep = if body.ends_with('{') { "" } else { "," };
+    format!("{body}{sep}\"alerts\":[{}]}}", alerts.join(","))
+}
+
 #[derive(Deserialize, Default)]
 struct GraphErrorBody {
     #[serde(default)]
@@ -189,6 +219,22 @@ mod tests {
             Collection::Alerts.first_page_url("http://127.0.0.1:9", since, 100),
             "http://127.0.0.1:9/v1.0/security/alerts_v2?$filter=lastUpdateDateTime+ge+2024-03-26T13%3A35%3A45.2300000Z&$top=100"
         );
+    }
+
+    #[test]
+    fn fallback_urls_and_assembly() {
+        assert_eq!(
+            without_expand("https://g/v1.0/security/incidents?$expand=alerts&$filter=x&$top=50"),
+            "https://g/v1.0/security/incidents?$filter=x&$top=50"
+        );
+        assert_eq!(without_expand("https://g/v1.0/security/incidents?%24expand=alerts&%24skip=50"), "https://g/v1.0/security/incidents?%24skip=50");
+        assert_eq!(without_expand("https://g/x?$expand=alerts"), "https://g/x");
+        assert_eq!(
+            alerts_of_incident_url("https://g", "it's", 100),
+            "https://g/v1.0/security/alerts_v2?$filter=incidentId+eq+%27it%27%27s%27&$top=100"
+        );
+        assert_eq!(insert_alerts("{\"id\":\"1\" }\n", &["{\"a\":1}".into()]), "{\"id\":\"1\",\"alerts\":[{\"a\":1}]}");
+        assert_eq!(insert_alerts("{}", &[]), "{\"alerts\":[]}");
     }
 
     #[test]

@@ -228,9 +228,9 @@ fn incident_pages_follow_the_opaque_next_link_with_one_token() {
             ok(&page1)
         }
     });
-    let first = c.fetch_incidents(None, None).unwrap();
+    let first = c.fetch_incidents(None, None, 0).unwrap();
     assert!(first.more);
-    let second = c.fetch_incidents(Some(&first.next_cursor), None).unwrap();
+    let second = c.fetch_incidents(Some(&first.next_cursor), None, 0).unwrap();
     assert!(!second.more);
     let ids: Vec<_> = first.records.iter().chain(&second.records).map(|i| i.id.as_str()).collect();
     assert_eq!(ids, vec!["12345", "12346", "2972395"]);
@@ -257,7 +257,7 @@ fn incident_pages_follow_the_opaque_next_link_with_one_token() {
         let p2 = fixture("incidents-page2.json");
         let token = fixture("token-response.json");
         let mut c = h.connector(move |r| if is_token(r) { ok(&token) } else { ok(&p2) });
-        c.fetch_incidents(Some(&second.next_cursor), None).unwrap()
+        c.fetch_incidents(Some(&second.next_cursor), None, 0).unwrap()
     };
     assert!(again.records.is_empty(), "the boundary record is not emitted twice");
     assert!(
@@ -283,7 +283,7 @@ fn token_is_reused_across_calls_and_refreshed_shortly_before_expiry() {
                 ok(&page)
             }
         });
-        assert_eq!(c.fetch_incidents(None, None).unwrap().records.len(), 1);
+        assert_eq!(c.fetch_incidents(None, None, 0).unwrap().records.len(), 1);
         assert_eq!(c.fetch_alerts(None, None).unwrap().records.len(), 1);
     }
     assert_eq!(h.token_requests(), 1);
@@ -291,13 +291,13 @@ fn token_is_reused_across_calls_and_refreshed_shortly_before_expiry() {
     {
         let (page, token) = (page.clone(), token.clone());
         let mut c = h.connector(move |r| if is_token(r) { ok(&token) } else { ok(&page) });
-        c.fetch_incidents(None, None).unwrap();
+        c.fetch_incidents(None, None, 0).unwrap();
     }
     assert_eq!(h.token_requests(), 1, "still more than five minutes left");
     clock.0.set(clock.0.get() + 2);
     {
         let mut c = h.connector(move |r| if is_token(r) { ok(&token) } else { ok(&page) });
-        c.fetch_incidents(None, None).unwrap();
+        c.fetch_incidents(None, None, 0).unwrap();
     }
     assert_eq!(h.token_requests(), 2, "refreshed inside the last five minutes");
 }
@@ -370,7 +370,7 @@ fn forbidden_names_the_missing_permission() {
     let mut h = Harness::new(&[]);
     let err = h
         .connector(move |r| if is_token(r) { ok(&token) } else { status(403, &forbidden) })
-        .fetch_incidents(None, None)
+        .fetch_incidents(None, None, 0)
         .unwrap_err();
     match err {
         ConnectorError::Permission { permission, message } => {
@@ -422,7 +422,7 @@ fn throttling_and_expired_tokens() {
                 }
             }
         })
-        .fetch_incidents(None, None)
+        .fetch_incidents(None, None, 0)
         .unwrap_err();
     assert!(matches!(err, ConnectorError::Throttled { retry_after_ms: Some(10_000), .. }), "{err:?}");
 
@@ -441,7 +441,7 @@ fn throttling_and_expired_tokens() {
                 ok(&page)
             }
         })
-        .fetch_incidents(None, None)
+        .fetch_incidents(None, None, 0)
         .unwrap();
     assert_eq!(page_result.records.len(), 1);
     assert_eq!(h.token_requests(), 2);
@@ -461,7 +461,7 @@ fn malformed_pages_are_invalid_responses() {
                 ok(r#"{"value":[{"id":"1","lastUpdateDateTime":"2024-01-01T00:00:00Z"}"#)
             }
         })
-        .fetch_incidents(None, None)
+        .fetch_incidents(None, None, 0)
         .unwrap_err();
     assert!(
         matches!(&err, ConnectorError::InvalidResponse { status: 200, message } if message.contains("not valid Graph JSON")),
