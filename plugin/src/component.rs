@@ -99,6 +99,7 @@ impl Guest for Plugin {
             incidents: page.records.into_iter().map(incident).collect(),
             next_cursor: page.next_cursor,
             more: page.more,
+            degraded: page.degraded,
         })
     }
 
