@@ -2,7 +2,7 @@
 //! script), the real host runtime, and the emulator on 127.0.0.1.
 
 use connector_host::checkpoint::CheckpointStore;
-use connector_host::config::{Limits, TenantConfig};
+use connector_host::config::{Limits, RetryPolicy, TenantConfig};
 use connector_host::output::RecordSink;
 use connector_host::poll::{Poller, TenantReport};
 use connector_host::runtime::{LoadedConnector, PreparedTenant, Runtime};
@@ -65,12 +65,10 @@ impl World {
         let dir = tempfile::tempdir().unwrap();
         let (runtime, connector) = runtime();
         let sink = Arc::new(RecordSink::file(&dir.path().join("out.ndjson")).unwrap());
-        let poller = Arc::new(Poller {
-            runtime: runtime.clone(),
-            connector: connector.clone(),
-            checkpoints: CheckpointStore::new(dir.path().join("state")),
-            sink,
-        });
+        let poller = Arc::new(
+            Poller::new(runtime.clone(), connector.clone(), CheckpointStore::new(dir.path().join("state")), sink)
+                .with_retry(RetryPolicy { base_delay_ms: 20, max_delay_ms: 200, ..RetryPolicy::default() }),
+        );
         World { emulator, dir, runtime, connector, poller }
     }
 

@@ -31,15 +31,35 @@ impl CheckpointStore {
 
     /// Replaces the cursor atomically and durably.
     pub fn save(&self, tenant: &str, kind: &str, cursor: &str) -> std::io::Result<()> {
-        let path = self.path(tenant, kind);
-        let dir = path.parent().unwrap_or(Path::new("."));
-        std::fs::create_dir_all(dir)?;
-        let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-        tmp.write_all(cursor.as_bytes())?;
-        tmp.as_file().sync_all()?;
-        tmp.persist(&path).map_err(|e| e.error)?;
-        std::fs::File::open(dir)?.sync_all()
+        write_atomic(&self.path(tenant, kind), cursor.as_bytes())
     }
+
+    fn health_path(&self, tenant: &str) -> PathBuf {
+        self.dir.join(tenant).join("health.json")
+    }
+
+    /// The tenant's health, if recorded and readable.
+    pub fn load_health(&self, tenant: &str) -> Option<crate::health::Health> {
+        let text = std::fs::read_to_string(self.health_path(tenant)).ok()?;
+        serde_json::from_str(&text).ok()
+    }
+
+    /// Replaces the tenant's health atomically.
+    pub fn save_health(&self, tenant: &str, health: &crate::health::Health) -> std::io::Result<()> {
+        let text = serde_json::to_vec_pretty(health).map_err(std::io::Error::other)?;
+        write_atomic(&self.health_path(tenant), &text)
+    }
+}
+
+/// Writes a temporary file beside `path`, fsyncs it, renames it over `path`, fsyncs the folder.
+fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    tmp.write_all(bytes)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    std::fs::File::open(dir)?.sync_all()
 }
 
 #[cfg(test)]

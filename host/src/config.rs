@@ -29,6 +29,9 @@ pub struct HostConfig {
     /// Sandbox limits for every tenant call.
     #[serde(default)]
     pub limits: Limits,
+    /// Retries of throttled and transient failures.
+    #[serde(default)]
+    pub retry: RetryPolicy,
     /// The tenants.
     #[serde(default, rename = "tenant")]
     pub tenants: Vec<TenantConfig>,
@@ -49,6 +52,39 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Limits { memory_mib: 128, poll_timeout_secs: 300, cpu_ms: 60_000 }
+    }
+}
+
+/// How throttled (429/503) and transient (5xx, network) failures are retried, per page.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetryPolicy {
+    /// Attempts per page, the first included; then the stream stops with the error until the next poll.
+    pub max_attempts: u32,
+    /// First backoff delay for transient failures (doubles each attempt, with jitter).
+    pub base_delay_ms: u64,
+    /// Longest backoff delay.
+    pub max_delay_ms: u64,
+    /// Longest `Retry-After` honoured; a longer one is capped (the poll timeout still applies).
+    pub max_retry_after_secs: u64,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy { max_attempts: 5, base_delay_ms: 500, max_delay_ms: 30_000, max_retry_after_secs: 300 }
+    }
+}
+
+impl RetryPolicy {
+    /// Backoff before retry number `attempt + 1`: exponential, capped, with "full jitter" in its
+    /// upper half so tenants failing together do not retry in lockstep.
+    pub fn backoff(&self, attempt: u32) -> std::time::Duration {
+        use std::hash::{BuildHasher, Hasher};
+        let ceiling = self.base_delay_ms.saturating_mul(1u64 << attempt.min(20)).min(self.max_delay_ms).max(1);
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u32(attempt);
+        let jitter = h.finish() % (ceiling / 2 + 1);
+        std::time::Duration::from_millis(ceiling - jitter)
     }
 }
 
@@ -165,6 +201,9 @@ impl HostConfig {
     }
 
     fn check(&self) -> Result<(), ConfigError> {
+        if self.retry.max_attempts == 0 {
+            return Err(ConfigError::Invalid("retry.max_attempts must be at least 1 (1 means no retry)".into()));
+        }
         if self.concurrency == 0 {
             return Err(ConfigError::Invalid("concurrency must be at least 1".into()));
         }
@@ -262,6 +301,19 @@ mod tests {
             e,
             "tenant `contoso`: secret `client-secret` comes from environment variable CONTOSO_SECRET, which is not set"
         );
+    }
+
+    #[test]
+    fn backoff_grows_is_capped_and_jittered() {
+        let p = RetryPolicy { base_delay_ms: 100, max_delay_ms: 1000, ..RetryPolicy::default() };
+        for _ in 0..50 {
+            let d0 = p.backoff(0).as_millis();
+            assert!((50..=100).contains(&d0), "{d0}");
+            let d2 = p.backoff(2).as_millis();
+            assert!((200..=400).contains(&d2), "{d2}");
+            let d9 = p.backoff(9).as_millis();
+            assert!((500..=1000).contains(&d9), "{d9}");
+        }
     }
 
     #[test]

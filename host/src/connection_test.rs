@@ -75,7 +75,7 @@ pub async fn run(runtime: &Runtime, connector: &LoadedConnector, tenant: &Prepar
             ),
         ));
     }
-    let probe = FetchRequest { cursor: None, page_size: Some(1) };
+    let probe = FetchRequest { cursor: None, page_size: Some(1), attempt: 0 };
     match session.fetch_incidents(&probe).await {
         Ok(Ok(page)) => checks.push(check(
             "Read incidents",

@@ -6,6 +6,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod connection_test;
 pub mod egress;
+pub mod health;
 pub mod output;
 pub mod poll;
 pub mod runtime;

@@ -55,6 +55,12 @@ enum Command {
         #[arg(long)]
         tenant: String,
     },
+    /// Shows each tenant's health from the state directory: last success, newest record, lag, errors.
+    Status {
+        /// Host configuration (TOML).
+        #[arg(long)]
+        config: PathBuf,
+    },
     /// Prints what the connector says about itself (config keys, hosts, permissions).
     Describe {
         /// Host configuration (TOML); its `component` is described.
@@ -85,6 +91,10 @@ async fn main() -> ExitCode {
         Command::Test { config, tenant } => {
             init_logs("warn");
             test(config, tenant).await
+        }
+        Command::Status { config } => {
+            init_logs("warn");
+            status(config)
         }
         Command::Describe { config } => {
             init_logs("warn");
@@ -132,7 +142,18 @@ async fn run(config_path: PathBuf, once: bool) -> anyhow::Result<bool> {
         config.tenants.iter().map(|t| runtime.prepare(&connector, t).map(Arc::new)).collect::<Result<Vec<_>, _>>()?;
     let sink =
         Arc::new(RecordSink::open(&config.output).with_context(|| format!("cannot open output {}", config.output))?);
-    let poller = Arc::new(Poller { runtime, connector, checkpoints: CheckpointStore::new(&config.state_dir), sink });
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::warn!("signal received: stopping after the pages in flight are written (signal again to abort)");
+        let _ = stop_tx.send(true);
+        shutdown_signal().await;
+        std::process::exit(130);
+    });
+    let checkpoints = CheckpointStore::new(&config.state_dir);
+    let poller = Arc::new(
+        Poller::new(runtime, connector, checkpoints, sink).with_retry(config.retry.clone()).with_shutdown(stop.clone()),
+    );
     loop {
         let reports = poller.poll_all(&tenants, config.concurrency).await;
         let all_ok = reports.iter().all(|r| r.ok());
@@ -142,15 +163,13 @@ async fn run(config_path: PathBuf, once: bool) -> anyhow::Result<bool> {
         } else {
             print!("{summary}")
         }
-        if once {
+        if once || *stop.borrow() {
             return Ok(all_ok);
         }
+        let mut stop = stop.clone();
         tokio::select! {
             _ = tokio::time::sleep(std::time::Duration::from_secs(config.interval_secs)) => {}
-            _ = shutdown_signal() => {
-                tracing::info!("stopping: signal received between polls");
-                return Ok(all_ok);
-            }
+            _ = stop.wait_for(|s| *s) => return Ok(all_ok),
         }
     }
 }
@@ -171,7 +190,12 @@ async fn shutdown_signal() {
 fn render_summary(reports: &[poll::TenantReport]) -> String {
     let mut out = String::from("tenant                 incidents    alerts   time  result\n");
     for r in reports {
-        let result = if r.ok() { "ok".to_string() } else { format!("FAILED: {}", poll::first_error(r)) };
+        let result = match (r.ok(), r.interrupted, &r.degraded) {
+            (false, _, _) => format!("FAILED: {}", poll::first_error(r)),
+            (true, true, _) => "stopped early by a signal (cursor saved)".to_string(),
+            (true, false, Some(why)) => format!("ok, degraded: {why}"),
+            (true, false, None) => "ok".to_string(),
+        };
         out.push_str(&format!(
             "{:<20} {:>11} {:>9} {:>5.1}s  {}\n",
             r.tenant,
@@ -184,6 +208,14 @@ fn render_summary(reports: &[poll::TenantReport]) -> String {
     let failed = reports.iter().filter(|r| !r.ok()).count();
     out.push_str(&format!("{} tenant(s), {} failed\n", reports.len(), failed));
     out
+}
+
+fn status(config_path: PathBuf) -> anyhow::Result<bool> {
+    let config = HostConfig::load(&config_path)?;
+    let store = CheckpointStore::new(&config.state_dir);
+    let rows: Vec<_> = config.tenants.iter().map(|t| (t.name.clone(), store.load_health(&t.name))).collect();
+    print!("{}", connector_host::health::render(&rows));
+    Ok(rows.iter().all(|(_, h)| h.as_ref().is_some_and(|h| h.consecutive_failures == 0)))
 }
 
 async fn test(config_path: PathBuf, tenant: String) -> anyhow::Result<bool> {

@@ -191,6 +191,46 @@ pub fn alert_line(tenant: &str, producer: &Producer, a: &Alert) -> anyhow::Resul
     Ok(serde_json::to_string(&line)?)
 }
 
+/// Drops a partial last line left by a crash mid-write. Its records were never covered by a saved
+/// cursor, so they are fetched and written again; appending after the fragment would corrupt
+/// the next record.
+fn repair_torn_tail(path: &Path) -> std::io::Result<()> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = match std::fs::OpenOptions::new().read(true).write(true).open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    let len = file.metadata()?.len();
+    if len == 0 {
+        return Ok(());
+    }
+    // Walk back in blocks to the last newline.
+    let mut end = len;
+    let mut block = vec![0u8; 64 * 1024];
+    loop {
+        let start = end.saturating_sub(block.len() as u64);
+        let n = (end - start) as usize;
+        file.seek(SeekFrom::Start(start))?;
+        file.read_exact(&mut block[..n])?;
+        if let Some(pos) = block[..n].iter().rposition(|b| *b == b'\n') {
+            let keep = start + pos as u64 + 1;
+            if keep != len {
+                tracing::warn!(path = %path.display(), dropped_bytes = len - keep, "dropping a partial last record left by an interrupted write");
+                file.set_len(keep)?;
+                file.sync_all()?;
+            }
+            return Ok(());
+        }
+        if start == 0 {
+            tracing::warn!(path = %path.display(), dropped_bytes = len, "dropping a partial record left by an interrupted write");
+            file.set_len(0)?;
+            return file.sync_all();
+        }
+        end = start;
+    }
+}
+
 enum Target {
     Stdout,
     File(std::fs::File),
@@ -212,6 +252,7 @@ impl RecordSink {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)?;
         }
+        repair_torn_tail(path)?;
         let file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
         Ok(RecordSink { target: Mutex::new(Target::File(file)) })
     }
@@ -257,6 +298,19 @@ mod tests {
         let v1: serde_json::Value = serde_json::from_str(pretty).unwrap();
         let v2: serde_json::Value = serde_json::from_str(&compact_json(pretty)).unwrap();
         assert_eq!(v1, v2);
+    }
+
+    #[test]
+    fn a_torn_last_line_is_dropped_before_appending() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.ndjson");
+        std::fs::write(&path, "{\"a\":1}\n{\"b\":").unwrap();
+        let sink = RecordSink::file(&path).unwrap();
+        sink.write_lines(&["{\"c\":3}".to_string()]).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "{\"a\":1}\n{\"c\":3}\n");
+        std::fs::write(&path, "{\"only-a-fragment").unwrap();
+        drop(RecordSink::file(&path).unwrap());
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "");
     }
 
     #[test]

@@ -1,12 +1,16 @@
 //! One poll cycle: every tenant concurrently (bounded), each in a fresh sandbox, pages written
-//! durably before their cursor is saved.
+//! durably before their cursor is saved; throttling and transient failures retried with bounded
+//! backoff, each tenant waiting alone.
 
 use crate::bindings::{ConnectorError, FetchRequest};
 use crate::checkpoint::CheckpointStore;
+use crate::config::RetryPolicy;
+use crate::health::{Health, HealthError};
 use crate::output::{self, Producer, RecordSink};
-use crate::runtime::{LoadedConnector, PreparedTenant, Runtime, SandboxError};
+use crate::runtime::{LoadedConnector, PreparedTenant, Runtime, SandboxError, Session};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 
 /// The record streams a connector offers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,6 +54,30 @@ pub enum PollError {
     Record(String),
 }
 
+impl PollError {
+    /// Short machine-readable kind for health and logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            PollError::Connector(e) => match e {
+                ConnectorError::Config(_) => "config",
+                ConnectorError::Auth(_) => "auth",
+                ConnectorError::Permission(_) => "permission",
+                ConnectorError::Throttled(_) => "throttled",
+                ConnectorError::Transient(_) => "transient",
+                ConnectorError::InvalidResponse(_) => "invalid-response",
+                ConnectorError::DeniedBySandbox(_) => "denied-by-sandbox",
+            },
+            PollError::Sandbox(SandboxError::CpuExhausted { .. }) => "cpu-limit",
+            PollError::Sandbox(SandboxError::MemoryExceeded { .. }) => "memory-limit",
+            PollError::Sandbox(_) => "trap",
+            PollError::Timeout(_) => "timeout",
+            PollError::Output(_) => "output",
+            PollError::Checkpoint(_) => "checkpoint",
+            PollError::Record(_) => "record",
+        }
+    }
+}
+
 /// One line an operator can act on for a connector error.
 pub fn explain(e: &ConnectorError) -> String {
     match e {
@@ -58,9 +86,7 @@ pub fn explain(e: &ConnectorError) -> String {
             Some(code) => format!("sign-in failed ({code}, {}): {}", a.error, a.message),
             None => format!("sign-in failed ({}): {}", a.error, a.message),
         },
-        ConnectorError::Permission(p) => {
-            format!("missing permission {}: {}", p.permission, p.message)
-        }
+        ConnectorError::Permission(p) => format!("missing permission {}: {}", p.permission, p.message),
         ConnectorError::Throttled(t) => match t.retry_after_ms {
             Some(ms) => format!("throttled, retry after {:.1} s: {}", ms as f64 / 1000.0, t.message),
             None => format!("throttled: {}", t.message),
@@ -69,9 +95,7 @@ pub fn explain(e: &ConnectorError) -> String {
         ConnectorError::InvalidResponse(r) if r.status == 0 || r.status == 200 => {
             format!("invalid response: {}", r.message)
         }
-        ConnectorError::InvalidResponse(r) => {
-            format!("invalid response (HTTP {}): {}", r.status, r.message)
-        }
+        ConnectorError::InvalidResponse(r) => format!("invalid response (HTTP {}): {}", r.status, r.message),
         ConnectorError::DeniedBySandbox(m) => format!("denied by the sandbox: {m}"),
     }
 }
@@ -83,6 +107,10 @@ pub struct StreamReport {
     pub records: usize,
     /// Pages fetched.
     pub pages: usize,
+    /// Failed attempts that were retried.
+    pub retries: u32,
+    /// Newest version written (canonical RFC 3339).
+    pub newest: Option<String>,
     /// Why it stopped early, if it did.
     pub error: Option<PollError>,
 }
@@ -98,51 +126,117 @@ pub struct TenantReport {
     pub alerts: StreamReport,
     /// Error before any stream ran (sandbox creation, timeout).
     pub error: Option<PollError>,
+    /// Why some data was read in a fallback mode.
+    pub degraded: Option<String>,
+    /// Stopped early by a shutdown request (cursors are consistent).
+    pub interrupted: bool,
     /// Wall time.
     pub elapsed: Duration,
 }
 
 impl TenantReport {
+    fn new(tenant: &str) -> Self {
+        TenantReport {
+            tenant: tenant.to_string(),
+            incidents: StreamReport::default(),
+            alerts: StreamReport::default(),
+            error: None,
+            degraded: None,
+            interrupted: false,
+            elapsed: Duration::ZERO,
+        }
+    }
+
     /// True when nothing failed.
     pub fn ok(&self) -> bool {
         self.error.is_none() && self.incidents.error.is_none() && self.alerts.error.is_none()
+    }
+
+    /// The first error, if any.
+    pub fn first_error(&self) -> Option<&PollError> {
+        [&self.error, &self.incidents.error, &self.alerts.error].into_iter().flatten().next()
+    }
+}
+
+/// Concurrency slot of a tenant; given back while the tenant sleeps on a retry.
+struct Gate {
+    semaphore: Option<Arc<Semaphore>>,
+    permit: Option<OwnedSemaphorePermit>,
+}
+
+impl Gate {
+    async fn enter(&mut self) {
+        if let (Some(s), None) = (&self.semaphore, &self.permit) {
+            self.permit = Some(s.clone().acquire_owned().await.expect("semaphore never closed"));
+        }
+    }
+
+    fn leave(&mut self) {
+        self.permit = None;
     }
 }
 
 /// Shared pieces of a poll cycle.
 pub struct Poller {
-    /// Engine and limits.
-    pub runtime: Arc<Runtime>,
-    /// The connector.
-    pub connector: Arc<LoadedConnector>,
-    /// Cursors.
-    pub checkpoints: CheckpointStore,
-    /// Output.
-    pub sink: Arc<RecordSink>,
+    runtime: Arc<Runtime>,
+    connector: Arc<LoadedConnector>,
+    checkpoints: CheckpointStore,
+    sink: Arc<RecordSink>,
+    retry: RetryPolicy,
+    shutdown: watch::Receiver<bool>,
 }
 
 impl Poller {
+    /// A poller with the default retry policy and no shutdown signal.
+    pub fn new(
+        runtime: Arc<Runtime>,
+        connector: Arc<LoadedConnector>,
+        checkpoints: CheckpointStore,
+        sink: Arc<RecordSink>,
+    ) -> Self {
+        let (tx, shutdown) = watch::channel(false);
+        std::mem::forget(tx); // never signalled
+        Poller { runtime, connector, checkpoints, sink, retry: RetryPolicy::default(), shutdown }
+    }
+
+    /// Uses `retry` for throttling and transient failures.
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// Stops polls at the next page boundary once `shutdown` turns true.
+    pub fn with_shutdown(mut self, shutdown: watch::Receiver<bool>) -> Self {
+        self.shutdown = shutdown;
+        self
+    }
+
+    /// The connector being run.
+    pub fn connector(&self) -> &LoadedConnector {
+        &self.connector
+    }
+
+    fn stopping(&self) -> bool {
+        *self.shutdown.borrow()
+    }
+
     /// Polls every tenant once, at most `concurrency` at a time; reports in the tenants' order.
     pub async fn poll_all(self: &Arc<Self>, tenants: &[Arc<PreparedTenant>], concurrency: usize) -> Vec<TenantReport> {
-        let permits = Arc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
+        let semaphore = Arc::new(Semaphore::new(concurrency.max(1)));
         let tasks: Vec<_> = tenants
             .iter()
             .map(|tenant| {
-                let (me, tenant, permits) = (self.clone(), tenant.clone(), permits.clone());
-                tokio::spawn(async move {
-                    let _permit = permits.acquire_owned().await.expect("semaphore never closed");
-                    me.poll_tenant(&tenant).await
-                })
+                let (me, tenant) = (self.clone(), tenant.clone());
+                let gate = Gate { semaphore: Some(semaphore.clone()), permit: None };
+                tokio::spawn(async move { me.poll_gated(&tenant, gate).await })
             })
             .collect();
         let mut reports = Vec::with_capacity(tasks.len());
         for (task, tenant) in tasks.into_iter().zip(tenants) {
-            reports.push(task.await.unwrap_or_else(|e| TenantReport {
-                tenant: tenant.name.to_string(),
-                incidents: StreamReport::default(),
-                alerts: StreamReport::default(),
-                error: Some(PollError::Record(format!("the poll task failed: {e}"))),
-                elapsed: Duration::ZERO,
+            reports.push(task.await.unwrap_or_else(|e| {
+                let mut r = TenantReport::new(&tenant.name);
+                r.error = Some(PollError::Record(format!("the poll task failed: {e}")));
+                r
             }));
         }
         reports
@@ -150,15 +244,15 @@ impl Poller {
 
     /// Polls one tenant: a fresh sandbox, incidents then alerts, each until caught up.
     pub async fn poll_tenant(&self, tenant: &PreparedTenant) -> TenantReport {
+        self.poll_gated(tenant, Gate { semaphore: None, permit: None }).await
+    }
+
+    async fn poll_gated(&self, tenant: &PreparedTenant, mut gate: Gate) -> TenantReport {
+        gate.enter().await;
         let started = Instant::now();
         let limit = self.runtime.limits().poll_timeout_secs;
-        let mut report = TenantReport {
-            tenant: tenant.name.to_string(),
-            incidents: StreamReport::default(),
-            alerts: StreamReport::default(),
-            error: None,
-            elapsed: Duration::ZERO,
-        };
+        let deadline = started + Duration::from_secs(limit);
+        let mut report = TenantReport::new(&tenant.name);
         let run = async {
             let mut session = match self.runtime.session(&self.connector, tenant).await {
                 Ok(s) => s,
@@ -168,18 +262,21 @@ impl Poller {
                 }
             };
             for kind in [Kind::Incidents, Kind::Alerts] {
-                let stream = match kind {
-                    Kind::Incidents => &mut report.incidents,
-                    Kind::Alerts => &mut report.alerts,
-                };
-                self.poll_stream(&mut session, tenant, kind, stream).await;
+                let mut stream = StreamReport::default();
+                let degraded = self.poll_stream(&mut session, tenant, kind, &mut stream, &mut gate, deadline).await;
+                report.degraded = report.degraded.take().or(degraded);
+                report.interrupted |= self.stopping();
                 let fatal = matches!(
                     &stream.error,
                     Some(PollError::Sandbox(_))
                         | Some(PollError::Connector(ConnectorError::Auth(_) | ConnectorError::Config(_)))
                 );
-                if fatal {
-                    break; // the other stream would fail the same way
+                match kind {
+                    Kind::Incidents => report.incidents = stream,
+                    Kind::Alerts => report.alerts = stream,
+                }
+                if fatal || report.interrupted {
+                    break; // the other stream would fail the same way, or we are stopping
                 }
             }
         };
@@ -187,84 +284,189 @@ impl Poller {
             report.error = Some(PollError::Timeout(limit));
         }
         report.elapsed = started.elapsed();
-        match report.ok() {
-            true => {
+        match report.first_error() {
+            None => {
                 tracing::info!(tenant = %tenant.name, incidents = report.incidents.records, alerts = report.alerts.records,
-                elapsed_ms = report.elapsed.as_millis() as u64, "tenant polled")
+                retries = report.incidents.retries + report.alerts.retries, elapsed_ms = report.elapsed.as_millis() as u64,
+                degraded = report.degraded.is_some(), "tenant polled")
             }
-            false => {
-                tracing::warn!(tenant = %tenant.name, error = %first_error(&report), "tenant poll failed")
-            }
+            Some(e) => tracing::warn!(tenant = %tenant.name, kind = e.kind(), error = %e, "tenant poll failed"),
         }
+        if let Some(why) = &report.degraded {
+            tracing::warn!(tenant = %tenant.name, reason = %why, "tenant degraded");
+        }
+        self.record_health(&report);
         report
     }
 
+    fn record_health(&self, report: &TenantReport) {
+        let mut health = self.checkpoints.load_health(&report.tenant).unwrap_or_default();
+        health.update(report, chrono::Utc::now());
+        if let Err(e) = self.checkpoints.save_health(&report.tenant, &health) {
+            tracing::warn!(tenant = %report.tenant, error = %e, "could not save health");
+        }
+    }
+
+    /// Pages through one stream; returns why it was degraded, if it was.
     async fn poll_stream(
         &self,
-        session: &mut crate::runtime::Session,
+        session: &mut Session,
         tenant: &PreparedTenant,
         kind: Kind,
         report: &mut StreamReport,
-    ) {
+        gate: &mut Gate,
+        deadline: Instant,
+    ) -> Option<String> {
         let producer =
             Producer { name: self.connector.info.name.clone(), version: self.connector.info.version.clone() };
+        let mut degraded = None;
         let mut cursor = match self.checkpoints.load(&tenant.name, kind.name()) {
             Ok(c) => c,
             Err(e) => {
                 report.error = Some(PollError::Checkpoint(e));
-                return;
+                return None;
             }
         };
+        let mut attempt = 0u32;
         loop {
-            let request = FetchRequest { cursor: cursor.clone(), page_size: None };
-            let (lines, next, more) = match kind {
-                Kind::Incidents => match session.fetch_incidents(&request).await {
-                    Ok(Ok(page)) => {
-                        let lines: Result<Vec<_>, _> =
+            if self.stopping() {
+                return degraded;
+            }
+            let request = FetchRequest { cursor: cursor.clone(), page_size: None, attempt };
+            let fetched = match kind {
+                Kind::Incidents => session.fetch_incidents(&request).await.map(|r| {
+                    r.map(|page| {
+                        let lines =
                             page.incidents.iter().map(|i| output::incident_line(&tenant.name, &producer, i)).collect();
-                        (lines, page.next_cursor, page.more)
-                    }
-                    Ok(Err(e)) => return report.error = Some(PollError::Connector(e)),
-                    Err(e) => return report.error = Some(e.into()),
-                },
-                Kind::Alerts => match session.fetch_alerts(&request).await {
-                    Ok(Ok(page)) => {
-                        let lines: Result<Vec<_>, _> =
+                        let newest = page.incidents.iter().map(|i| i.version.clone()).max();
+                        (lines, newest, page.next_cursor, page.more, page.degraded)
+                    })
+                }),
+                Kind::Alerts => session.fetch_alerts(&request).await.map(|r| {
+                    r.map(|page| {
+                        let lines =
                             page.alerts.iter().map(|a| output::alert_line(&tenant.name, &producer, a)).collect();
-                        (lines, page.next_cursor, page.more)
-                    }
-                    Ok(Err(e)) => return report.error = Some(PollError::Connector(e)),
-                    Err(e) => return report.error = Some(e.into()),
-                },
+                        let newest = page.alerts.iter().map(|a| a.version.clone()).max();
+                        (lines, newest, page.next_cursor, page.more, None)
+                    })
+                }),
             };
+            let (lines, newest, next, more, page_degraded) = match fetched {
+                Ok(Ok(page)) => page,
+                Ok(Err(e)) => {
+                    match self.retry_delay(&e, attempt, deadline) {
+                        Some(delay) => {
+                            tracing::warn!(tenant = %tenant.name, stream = kind.name(), attempt = attempt + 1,
+                                delay_ms = delay.as_millis() as u64, error = %explain(&e), "retrying the same page");
+                            report.retries += 1;
+                            attempt += 1;
+                            // Give the concurrency slot to another tenant while this one waits.
+                            gate.leave();
+                            let mut stop = self.shutdown.clone();
+                            tokio::select! {
+                                _ = tokio::time::sleep(delay) => {}
+                                _ = stop.wait_for(|s| *s) => return degraded,
+                            }
+                            gate.enter().await;
+                        }
+                        None => report.error = Some(PollError::Connector(e)),
+                    }
+                    if report.error.is_some() {
+                        return degraded;
+                    }
+                    continue;
+                }
+                Err(e) => {
+                    report.error = Some(e.into());
+                    return degraded;
+                }
+            };
+            let lines: Result<Vec<String>, _> = lines;
             let lines = match lines {
                 Ok(l) => l,
-                Err(e) => return report.error = Some(PollError::Record(e.to_string())),
+                Err(e) => {
+                    report.error = Some(PollError::Record(e.to_string()));
+                    return degraded;
+                }
             };
             // Records first, durably; only then the cursor that says they are done.
             if let Err(e) = self.sink.write_lines(&lines) {
-                return report.error = Some(PollError::Output(e));
+                report.error = Some(PollError::Output(e));
+                return degraded;
             }
             if let Err(e) = self.checkpoints.save(&tenant.name, kind.name(), &next) {
-                return report.error = Some(PollError::Checkpoint(e));
+                report.error = Some(PollError::Checkpoint(e));
+                return degraded;
             }
+            attempt = 0;
             report.records += lines.len();
             report.pages += 1;
-            tracing::debug!(tenant = %tenant.name, kind = kind.name(), records = lines.len(), more, "page written");
+            report.newest = report.newest.take().max(newest);
+            degraded = degraded.or(page_degraded);
+            tracing::debug!(tenant = %tenant.name, stream = kind.name(), records = lines.len(), more, "page written");
             cursor = Some(next);
             if !more {
-                return;
+                return degraded;
             }
         }
+    }
+
+    /// How long to wait before retrying after `error`, or `None` to give up.
+    fn retry_delay(&self, error: &ConnectorError, attempt: u32, deadline: Instant) -> Option<Duration> {
+        if attempt + 1 >= self.retry.max_attempts {
+            return None;
+        }
+        let delay = match error {
+            ConnectorError::Throttled(t) => match t.retry_after_ms {
+                Some(ms) => Duration::from_millis(ms).min(Duration::from_secs(self.retry.max_retry_after_secs)),
+                None => self.retry.backoff(attempt),
+            },
+            ConnectorError::Transient(_) => self.retry.backoff(attempt),
+            _ => return None,
+        };
+        // Never sleep past the poll's deadline: stop with the error instead; the cursor is unchanged.
+        (Instant::now() + delay < deadline).then_some(delay)
     }
 }
 
 /// The first error of a report, for one-line logs.
 pub fn first_error(report: &TenantReport) -> String {
-    [&report.error, &report.incidents.error, &report.alerts.error]
-        .into_iter()
-        .flatten()
-        .next()
-        .map(|e| e.to_string())
-        .unwrap_or_default()
+    report.first_error().map(|e| e.to_string()).unwrap_or_default()
+}
+
+impl HealthError {
+    /// From a poll error.
+    pub fn from_poll(e: &PollError, at: &str) -> Self {
+        HealthError { kind: e.kind().to_string(), message: e.to_string(), at: at.to_string() }
+    }
+}
+
+impl Health {
+    /// Folds one poll's report in.
+    pub fn update(&mut self, report: &TenantReport, now: chrono::DateTime<chrono::Utc>) {
+        let at = now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        self.last_poll = Some(at.clone());
+        self.fetched_incidents = report.incidents.records;
+        self.fetched_alerts = report.alerts.records;
+        self.retries = report.incidents.retries + report.alerts.retries;
+        let newest = [&report.incidents.newest, &report.alerts.newest].into_iter().flatten().max().cloned();
+        self.newest_seen = self.newest_seen.take().max(newest);
+        self.lag_seconds = self
+            .newest_seen
+            .as_deref()
+            .and_then(|n| chrono::DateTime::parse_from_rfc3339(n).ok())
+            .map(|n| (now - n.with_timezone(&chrono::Utc)).num_seconds());
+        self.degraded = report.degraded.clone();
+        match report.first_error() {
+            None if !report.interrupted => {
+                self.last_success = Some(at);
+                self.consecutive_failures = 0;
+            }
+            None => {}
+            Some(e) => {
+                self.consecutive_failures += 1;
+                self.last_error = Some(HealthError::from_poll(e, &at));
+            }
+        }
+    }
 }

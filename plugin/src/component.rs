@@ -94,7 +94,8 @@ impl Guest for Plugin {
     }
 
     fn fetch_incidents(request: wit::FetchRequest) -> Result<wit::IncidentPage, wit::ConnectorError> {
-        let page = with_connector(|c| c.fetch_incidents(request.cursor.as_deref(), request.page_size, request.attempt))?;
+        let page =
+            with_connector(|c| c.fetch_incidents(request.cursor.as_deref(), request.page_size, request.attempt))?;
         Ok(wit::IncidentPage {
             incidents: page.records.into_iter().map(incident).collect(),
             next_cursor: page.next_cursor,

@@ -148,7 +148,11 @@ impl<H: HttpClient, C: Clock> Connector<'_, H, C> {
     }
 
     /// The next page of alerts after `cursor`.
-    pub fn fetch_alerts(&mut self, cursor: Option<&str>, page_size: Option<u32>) -> Result<RecordPage<Alert>, ConnectorError> {
+    pub fn fetch_alerts(
+        &mut self,
+        cursor: Option<&str>,
+        page_size: Option<u32>,
+    ) -> Result<RecordPage<Alert>, ConnectorError> {
         self.fetch(Collection::Alerts, cursor, page_size, 0, records::alert_from_raw)
     }
 
@@ -216,7 +220,11 @@ impl<H: HttpClient, C: Clock> Connector<'_, H, C> {
                 format!("the {} page has no `value` array; the cursor did not move", collection.noun()),
             ));
         };
-        let scan = cursor.scan.get_or_insert_with(|| Scan { next_link: String::new(), emitted: Default::default(), degraded: false });
+        let scan = cursor.scan.get_or_insert_with(|| Scan {
+            next_link: String::new(),
+            emitted: Default::default(),
+            degraded: false,
+        });
         scan.degraded |= degrade;
         let mut out = Vec::with_capacity(items.len());
         for raw in items {
@@ -276,20 +284,32 @@ impl<H: HttpClient, C: Clock> Connector<'_, H, C> {
             .and_then(|i| i.id)
             .and_then(|v| crate::model::scalar_text(&v))
             .ok_or_else(|| ConnectorError::invalid(200, "an incident has no `id`; the cursor did not move"))?;
-        let mut url = Some(graph::alerts_of_incident_url(&self.settings.graph_endpoint, &id, self.settings.alerts_page_size));
+        let mut url =
+            Some(graph::alerts_of_incident_url(&self.settings.graph_endpoint, &id, self.settings.alerts_page_size));
         let mut alerts: Vec<String> = Vec::new();
         let mut pages = 0;
         while let Some(next) = url.take() {
             pages += 1;
             if pages > MAX_ALERT_PAGES_PER_INCIDENT {
-                return Err(ConnectorError::invalid(200, format!("incident {id} has more than {MAX_ALERT_PAGES_PER_INCIDENT} pages of alerts; stopping instead of looping")));
+                return Err(ConnectorError::invalid(
+                    200,
+                    format!(
+                        "incident {id} has more than {MAX_ALERT_PAGES_PER_INCIDENT} pages of alerts; stopping instead of looping"
+                    ),
+                ));
             }
             let resp = match self.graph_get(&next, Collection::Alerts)? {
                 Ok(resp) => resp,
-                Err(limit) => return Err(ConnectorError::invalid(400, format!("alerts_v2 page limit is {limit}; lower alerts-page-size"))),
+                Err(limit) => {
+                    return Err(ConnectorError::invalid(
+                        400,
+                        format!("alerts_v2 page limit is {limit}; lower alerts-page-size"),
+                    ));
+                }
             };
-            let page: Page = serde_json::from_slice(&resp.body)
-                .map_err(|e| ConnectorError::invalid(200, format!("the alerts of incident {id} are not valid Graph JSON: {e}")))?;
+            let page: Page = serde_json::from_slice(&resp.body).map_err(|e| {
+                ConnectorError::invalid(200, format!("the alerts of incident {id} are not valid Graph JSON: {e}"))
+            })?;
             alerts.extend(page.value.unwrap_or_default().into_iter().map(|a| a.get().to_string()));
             url = page.next_link.filter(|l| *l != next);
         }

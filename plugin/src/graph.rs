@@ -64,7 +64,8 @@ pub fn without_expand(url: &str) -> String {
         .split('&')
         .filter(|pair| {
             let key = pair.split('=').next().unwrap_or_default();
-            let key: String = form_urlencoded::parse(format!("{key}=").as_bytes()).map(|(k, _)| k.into_owned()).collect();
+            let key: String =
+                form_urlencoded::parse(format!("{key}=").as_bytes()).map(|(k, _)| k.into_owned()).collect();
             !key.eq_ignore_ascii_case("$expand")
         })
         .collect();
@@ -227,7 +228,10 @@ mod tests {
             without_expand("https://g/v1.0/security/incidents?$expand=alerts&$filter=x&$top=50"),
             "https://g/v1.0/security/incidents?$filter=x&$top=50"
         );
-        assert_eq!(without_expand("https://g/v1.0/security/incidents?%24expand=alerts&%24skip=50"), "https://g/v1.0/security/incidents?%24skip=50");
+        assert_eq!(
+            without_expand("https://g/v1.0/security/incidents?%24expand=alerts&%24skip=50"),
+            "https://g/v1.0/security/incidents?%24skip=50"
+        );
         assert_eq!(without_expand("https://g/x?$expand=alerts"), "https://g/x");
         assert_eq!(
             alerts_of_incident_url("https://g", "it's", 100),

@@ -1,0 +1,72 @@
+//! Per-tenant health, kept beside the cursors: what an operator checks at 3 a.m.
+
+use serde::{Deserialize, Serialize};
+
+/// Health of one tenant after its latest poll.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Health {
+    /// When the latest poll ended.
+    pub last_poll: Option<String>,
+    /// When a poll last ended without error.
+    pub last_success: Option<String>,
+    /// Newest `lastUpdateDateTime` ever written for this tenant.
+    pub newest_seen: Option<String>,
+    /// Seconds between the latest poll and `newest_seen`.
+    pub lag_seconds: Option<i64>,
+    /// Incidents written by the latest poll.
+    pub fetched_incidents: usize,
+    /// Alerts written by the latest poll.
+    pub fetched_alerts: usize,
+    /// Failed attempts retried in the latest poll.
+    pub retries: u32,
+    /// Why the latest poll read data in a fallback mode.
+    pub degraded: Option<String>,
+    /// Polls in a row that ended with an error.
+    pub consecutive_failures: u32,
+    /// The most recent error.
+    pub last_error: Option<HealthError>,
+}
+
+/// An error as remembered in health.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealthError {
+    /// Kind: config, auth, permission, throttled, transient, invalid-response, denied-by-sandbox,
+    /// trap, cpu-limit, memory-limit, timeout, output, checkpoint, record.
+    pub kind: String,
+    /// The sentence.
+    pub message: String,
+    /// When.
+    pub at: String,
+}
+
+/// A table of tenants' health.
+pub fn render(rows: &[(String, Option<Health>)]) -> String {
+    let mut out = format!(
+        "{:<20} {:<20} {:<20} {:>8} {:>9} {:>7}  {}\n",
+        "tenant", "last success", "newest record", "lag", "incidents", "alerts", "state"
+    );
+    for (tenant, health) in rows {
+        let Some(h) = health else {
+            out.push_str(&format!(
+                "{tenant:<20} {:<20} {:<20} {:>8} {:>9} {:>7}  never polled\n",
+                "-", "-", "-", "-", "-"
+            ));
+            continue;
+        };
+        let state = match (&h.last_error, h.consecutive_failures, &h.degraded) {
+            (Some(e), n, _) if n > 0 => format!("FAILING ({n} in a row): {}: {}", e.kind, e.message),
+            (_, _, Some(why)) => format!("degraded: {why}"),
+            _ => "ok".to_string(),
+        };
+        let lag = h.lag_seconds.map(|s| format!("{s}s")).unwrap_or_else(|| "-".into());
+        let newest = h.newest_seen.as_deref().map(|n| n.get(..19).unwrap_or(n)).unwrap_or("-");
+        out.push_str(&format!(
+            "{tenant:<20} {:<20} {newest:<20} {lag:>8} {:>9} {:>7}  {state}\n",
+            h.last_success.as_deref().unwrap_or("never"),
+            h.fetched_incidents,
+            h.fetched_alerts,
+        ));
+    }
+    out
+}
