@@ -82,6 +82,26 @@ impl World {
         self.poller.poll_all(tenants, 8).await
     }
 
+    /// One poll cycle with at most `concurrency` tenants at a time.
+    pub async fn poll_with(&self, tenants: &[Arc<PreparedTenant>], concurrency: usize) -> Vec<TenantReport> {
+        self.poller.poll_all(tenants, concurrency).await
+    }
+
+    /// (id, version) of every record of `kind` (`incident` or `alert`) written so far, in order.
+    pub fn records(&self, kind: &str) -> Vec<(String, String)> {
+        self.lines()
+            .iter()
+            .filter(|l| l["kind"] == kind)
+            .map(|l| (l["id"].as_str().unwrap().to_string(), l["version"].as_str().unwrap().to_string()))
+            .collect()
+    }
+
+    /// The stored cursor of a tenant's stream, as JSON.
+    pub fn cursor_json(&self, tenant: &str, kind: &str) -> serde_json::Value {
+        let text = self.cursor(tenant, kind).unwrap_or_else(|| panic!("no {kind} cursor for {tenant}"));
+        serde_json::from_str(&text).unwrap()
+    }
+
     /// Every NDJSON line written so far.
     pub fn lines(&self) -> Vec<serde_json::Value> {
         std::fs::read_to_string(self.dir.path().join("out.ndjson"))
@@ -95,4 +115,46 @@ impl World {
     pub fn cursor(&self, tenant: &str, kind: &str) -> Option<String> {
         CheckpointStore::new(self.dir.path().join("state")).load(tenant, kind).unwrap()
     }
+}
+
+/// (id, canonical version) of every item, sorted: what the output must hold exactly once.
+pub fn expected(items: &[serde_json::Value]) -> Vec<(String, String)> {
+    let mut v: Vec<_> = items
+        .iter()
+        .map(|i| (i["id"].as_str().unwrap().to_string(), canonical(i["lastUpdateDateTime"].as_str().unwrap())))
+        .collect();
+    v.sort();
+    v
+}
+
+/// `v` sorted, for comparing with [`expected`].
+pub fn sorted(mut v: Vec<(String, String)>) -> Vec<(String, String)> {
+    v.sort();
+    v
+}
+
+/// An instant in the connector's canonical form (7 fractional digits, `Z`), computed test-side.
+pub fn canonical(text: &str) -> String {
+    let t = chrono::DateTime::parse_from_rfc3339(text).unwrap().with_timezone(&chrono::Utc);
+    format!("{}.{:07}Z", t.format("%Y-%m-%dT%H:%M:%S"), t.timestamp_subsec_nanos() / 100)
+}
+
+/// The watermark a finished scan leaves: the newest version minus the look-back (default 10 min).
+pub fn watermark_after(newest: &str, lookback_secs: i64) -> String {
+    let t = chrono::DateTime::parse_from_rfc3339(newest).unwrap() - chrono::Duration::seconds(lookback_secs);
+    canonical(&t.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true))
+}
+
+/// The tenant a request was for: the path segment of a token request, the `tid` claim otherwise.
+pub fn tenant_of(r: &graph_emulator::RequestRecord) -> Option<String> {
+    if r.path.ends_with("/oauth2/v2.0/token") {
+        return r.path.split('/').nth(1).map(str::to_ascii_lowercase);
+    }
+    let token = r.header("authorization")?.strip_prefix("Bearer ")?;
+    graph_emulator::jwt_claims(token)?["tid"].as_str().map(str::to_ascii_lowercase)
+}
+
+/// The value of a query option of a logged request.
+pub fn query_value(r: &graph_emulator::RequestRecord, name: &str) -> Option<String> {
+    r.query_pairs().into_iter().find(|(k, _)| k == name).map(|(_, v)| v)
 }

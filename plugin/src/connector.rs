@@ -125,9 +125,7 @@ impl<H: HttpClient, C: Clock> Connector<'_, H, C> {
                     return Err(ConnectorError::Auth {
                         code: None,
                         error: "invalid_token".into(),
-                        message: format!(
-                            "Microsoft Graph rejected a freshly issued token ({why}). Check that the login and Graph endpoints belong to the same cloud."
-                        ),
+                        message: graph::explain_rejected_token(&why),
                     });
                 }
                 Failure::TopTooLarge(limit) => return Ok(Err(limit)),

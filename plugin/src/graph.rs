@@ -97,6 +97,8 @@ struct GraphErrorBody {
 #[derive(Deserialize, Default)]
 struct GraphError {
     #[serde(default)]
+    code: String,
+    #[serde(default)]
     message: String,
     #[serde(default, rename = "innerError")]
     inner: Option<GraphInner>,
@@ -121,9 +123,18 @@ pub enum Failure {
 
 /// Classifies a non-200 Graph response for `collection`; `roles` are the token's roles.
 pub fn classify_failure(resp: &Response, collection: Collection, roles: &[String]) -> Failure {
+    // Error bodies are not always JSON (gateways answer HTML) and their fields vary (a date
+    // without a zone, an empty code or message): read what is there and never fail on the rest.
     let body: GraphErrorBody = serde_json::from_slice(&resp.body).unwrap_or_default();
     let err = body.error;
-    let request_id = err.inner.and_then(|i| i.request_id).map(|id| format!(" (request-id {id})")).unwrap_or_default();
+    let request_id = err
+        .inner
+        .and_then(|i| i.request_id)
+        .or_else(|| resp.header("request-id").map(str::to_string))
+        .filter(|id| !id.is_empty())
+        .map(|id| format!(" (request-id {id})"))
+        .unwrap_or_default();
+    let code = if err.code.is_empty() { String::new() } else { format!(" {}", err.code) };
     let what = collection.noun();
     match resp.status {
         401 => {
@@ -146,14 +157,17 @@ pub fn classify_failure(resp: &Response, collection: Collection, roles: &[String
         429 | 503 if resp.status == 429 || resp.header("retry-after").is_some() => {
             Failure::Error(ConnectorError::Throttled {
                 retry_after_ms: resp.header("retry-after").and_then(parse_retry_after_ms),
-                message: format!("Microsoft Graph throttled the {what} request (HTTP {}){request_id}", resp.status),
+                message: format!("Microsoft Graph throttled the {what} request (HTTP {}{code}){request_id}", resp.status),
             })
         }
         400 => match top_limit(&err.message) {
             Some(limit) => Failure::TopTooLarge(limit),
             None => Failure::Error(ConnectorError::invalid(
                 400,
-                format!("Microsoft Graph rejected the {what} query: {}{request_id}", short(&err.message, &resp.body)),
+                format!(
+                    "Microsoft Graph rejected the {what} query (HTTP 400{code}): {}{request_id}",
+                    short(&err.message, &resp.body)
+                ),
             )),
         },
         404 => Failure::Error(ConnectorError::config(
@@ -164,13 +178,31 @@ pub fn classify_failure(resp: &Response, collection: Collection, roles: &[String
             ),
         )),
         s if s >= 500 => Failure::Error(ConnectorError::Transient(format!(
-            "Microsoft Graph answered HTTP {s} to the {what} request: {}{request_id}",
+            "Microsoft Graph answered HTTP {s}{code} to the {what} request: {}{request_id}",
             short(&err.message, &resp.body)
         ))),
         s => Failure::Error(ConnectorError::invalid(
             s,
-            format!("unexpected HTTP {s} to the {what} request: {}{request_id}", short(&err.message, &resp.body)),
+            format!(
+                "unexpected HTTP {s}{code} to the {what} request: {}{request_id}",
+                short(&err.message, &resp.body)
+            ),
         )),
+    }
+}
+
+/// Why Graph refused a token it was just issued, in words a customer acts on.
+pub fn explain_rejected_token(why: &str) -> String {
+    let lower = why.to_ascii_lowercase();
+    if lower.contains("signature") || lower.contains("audience") {
+        // A token from another cloud's sign-in service (or for another resource) fails exactly so.
+        format!(
+            "Microsoft Graph rejected a freshly issued token ({why}). The token was issued by a different cloud than this Graph endpoint: set login-endpoint and graph-endpoint to the same cloud (for example login.microsoftonline.us with graph.microsoft.us for GCC High)."
+        )
+    } else {
+        format!(
+            "Microsoft Graph rejected a freshly issued token ({why}). Check that the login and Graph endpoints belong to the same cloud."
+        )
     }
 }
 
@@ -280,6 +312,43 @@ mod tests {
             classify_failure(&r, Collection::Incidents, &[]),
             Failure::Error(ConnectorError::Throttled { retry_after_ms: None, .. })
         ));
+    }
+
+    #[test]
+    fn odd_error_bodies_still_name_status_code_message_and_request_id() {
+        // Microsoft's 429 body: innerError.date has no zone, extra fields.
+        let mut r = resp(500, &crate_fixture_429_like());
+        r.headers.push(("request-id".into(), "hdr-1".into()));
+        match classify_failure(&r, Collection::Alerts, &[]) {
+            Failure::Error(ConnectorError::Transient(m)) => assert_eq!(
+                m,
+                "Microsoft Graph answered HTTP 500 TooManyRequests to the alerts request: Please retry again later. (request-id 94fb3b52-452a-4535-a601-69e0a90e3aa2)"
+            ),
+            other => panic!("{other:?}"),
+        }
+        // Empty message and code: the body is quoted; the request id comes from the header.
+        let mut r = resp(502, r#"{"error":{"code":"","message":""}}"#);
+        r.headers.push(("request-id".into(), "hdr-2".into()));
+        match classify_failure(&r, Collection::Incidents, &[]) {
+            Failure::Error(ConnectorError::Transient(m)) => assert_eq!(
+                m,
+                r#"Microsoft Graph answered HTTP 502 to the incidents request: {"error":{"code":"","message":""}} (request-id hdr-2)"#
+            ),
+            other => panic!("{other:?}"),
+        }
+        // Not JSON at all.
+        let r = resp(418, "<html>teapot</html>");
+        match classify_failure(&r, Collection::Incidents, &[]) {
+            Failure::Error(ConnectorError::InvalidResponse { status, message }) => {
+                assert_eq!(status, 418);
+                assert_eq!(message, "unexpected HTTP 418 to the incidents request: <html>teapot</html>");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn crate_fixture_429_like() -> String {
+        r#"{"error":{"code":"TooManyRequests","innerError":{"code":"429","date":"2020-08-18T12:51:51","message":"Please retry after","request-id":"94fb3b52-452a-4535-a601-69e0a90e3aa2","status":"429"},"message":"Please retry again later."}}"#.to_string()
     }
 
     #[test]

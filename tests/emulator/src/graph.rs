@@ -169,7 +169,7 @@ pub(crate) fn list(shared: &Shared, collection: Collection, req: &Incoming) -> R
             Collection::Incidents => incidents,
             Collection::Alerts => alerts,
         };
-        build_page(source, alerts, collection, &query, u64::from(default_top), &next_base)
+        build_page(source, alerts, collection, &query, u64::from(default_top), &next_base, s.ignore_filter)
     });
 
     let prefer = wants_unknown_members(req);
@@ -224,8 +224,10 @@ fn build_page(
     query: &ListQuery,
     default_top: u64,
     next_base: &str,
+    ignore_filter: bool,
 ) -> Page {
-    let mut matched: Vec<&Value> = source.iter().filter(|item| query.filter.iter().all(|c| c.matches(item))).collect();
+    let mut matched: Vec<&Value> =
+        source.iter().filter(|item| ignore_filter || query.filter.iter().all(|c| c.matches(item))).collect();
     let (property, descending) = query.order.clone().unwrap_or_else(|| ("lastUpdateDateTime".to_string(), true));
     // Newest first by default, as Microsoft documents; ties by id in the same direction. The sort
     // is stable, so items with equal keys and ids keep insertion order.

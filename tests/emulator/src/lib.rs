@@ -129,6 +129,9 @@ pub enum Route {
     Token,
     /// Any request to `/v1.0/security/incidents`.
     Incidents,
+    /// A request to `/v1.0/security/incidents` that asks for `$expand` (the poison-page case:
+    /// Graph failing only when alerts are expanded).
+    IncidentsExpanded,
     /// Any request to `/v1.0/security/alerts_v2`.
     Alerts,
     /// Any request that is not a token request.
@@ -340,6 +343,12 @@ impl Emulator {
     /// check that a client refuses to follow a link to another host. `None` restores the default.
     pub fn set_next_link_base(&self, base: Option<String>) {
         self.shared().with(|s| s.next_link_base = base.map(|b| b.trim_end_matches('/').to_string()));
+    }
+
+    /// Makes list requests ignore `$filter` (`true`), as a misbehaving service might: every item is
+    /// served regardless of the time predicate. Paging and ordering still apply.
+    pub fn set_ignore_filter(&self, ignore: bool) {
+        self.shared().with(|s| s.ignore_filter = ignore);
     }
 
     /// Replaces the page-size rules (they apply to all tenants).

@@ -55,14 +55,15 @@ impl Target {
         }
     }
 
-    fn matches(&self, route: Route) -> bool {
+    fn matches(&self, route: Route, query: &str) -> bool {
+        let expanded = || form_urlencoded::parse(query.as_bytes()).any(|(k, _)| k.eq_ignore_ascii_case("$expand"));
         matches!(
             (self, route),
             (Target::Token { .. }, Route::Token)
                 | (Target::Incidents, Route::Incidents)
                 | (Target::Alerts, Route::Alerts)
                 | (Target::Incidents | Target::Alerts | Target::Other, Route::AnyGraph)
-        )
+        ) || (*self == Target::Incidents && route == Route::IncidentsExpanded && expanded())
     }
 }
 
@@ -116,7 +117,7 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
         }
         s.log.push(record);
         s.log_seq.push(seq);
-        s.take_fault(|route| target.matches(route))
+        s.take_fault(|route| target.matches(route, &incoming.query))
     });
 
     let resp = match fault.map(|f| f.response) {

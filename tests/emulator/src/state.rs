@@ -32,6 +32,8 @@ pub(crate) struct State {
     pub(crate) token_counts: HashMap<String, usize>,
     pub(crate) next_link_base: Option<String>,
     pub(crate) limits: PageLimits,
+    /// Serve every item whatever `$filter` says.
+    pub(crate) ignore_filter: bool,
 }
 
 impl State {
