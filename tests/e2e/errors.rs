@@ -172,3 +172,121 @@ async fn plain_http_needs_the_tenants_opt_in() {
         "{err}"
     );
 }
+
+/// The auth error a tenant's poll ends with; alerts are not attempted after a sign-in failure.
+async fn sign_in_failure(w: &World, name: &str, data: &graph_emulator::TenantData) -> (String, String, String) {
+    let t = w.prepare(&tenant(name, data, &w.emulator, &[]));
+    let r = w.poll(&[t]).await;
+    assert_eq!(r[0].alerts.pages, 0);
+    assert!(w.cursor(name, "incidents").is_none());
+    match &r[0].incidents.error {
+        Some(PollError::Connector(ConnectorError::Auth(a))) => {
+            (a.code.clone().unwrap_or_default(), a.error.clone(), a.message.clone())
+        }
+        other => panic!("{name}: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn each_sign_in_failure_names_its_aadsts_code_and_the_fix() {
+    let w = World::new().await;
+    let now = chrono::Utc::now();
+
+    let expired = demo::generate_tenant(40, 3, now);
+    w.emulator.add_tenant(expired.clone());
+    w.emulator.set_secret_expired(&expired.tenant_id, true);
+    let (code, error, message) = sign_in_failure(&w, "expired", &expired).await;
+    assert_eq!((code.as_str(), error.as_str()), ("AADSTS7000222", "invalid_client"));
+    assert!(message.starts_with("The client secret has expired. Create a new client secret"), "{message}");
+
+    let mut other_app = demo::generate_tenant(41, 3, now);
+    w.emulator.add_tenant(other_app.clone());
+    other_app.client_id = "11111111-2222-4333-8444-555555555555".into();
+    let (code, error, message) = sign_in_failure(&w, "other-app", &other_app).await;
+    assert_eq!((code.as_str(), error.as_str()), ("AADSTS700016", "unauthorized_client"));
+    assert!(
+        message.starts_with(&format!(
+            "No application with client ID 11111111-2222-4333-8444-555555555555 exists in tenant {}.",
+            other_app.tenant_id
+        )),
+        "{message}"
+    );
+
+    // Never added to the emulator: Entra does not know the tenant.
+    let missing = demo::generate_tenant(42, 3, now);
+    let (code, error, message) = sign_in_failure(&w, "missing", &missing).await;
+    assert_eq!((code.as_str(), error.as_str()), ("AADSTS90002", "invalid_request"));
+    assert!(message.starts_with(&format!("Tenant {} was not found.", missing.tenant_id)), "{message}");
+
+    // The secret's ID (a GUID) pasted instead of its value.
+    let mut pasted_id = demo::generate_tenant(43, 3, now);
+    w.emulator.add_tenant(pasted_id.clone());
+    pasted_id.client_secret = "0f8fad5b-d9cb-469f-a165-70867728950e".into();
+    let (code, _, message) = sign_in_failure(&w, "secret-id", &pasted_id).await;
+    assert_eq!(code, "AADSTS7000215");
+    assert!(message.ends_with("The value entered looks like a secret ID (a GUID): paste the secret's Value column instead."), "{message}");
+    assert!(!message.contains("0f8fad5b"), "the secret is never repeated");
+}
+
+#[tokio::test]
+async fn a_token_from_another_cloud_is_named_as_such() {
+    let w = World::new().await;
+    let data = demo::generate_tenant(44, 3, chrono::Utc::now());
+    w.emulator.add_tenant(data.clone());
+    let body = r#"{"error":{"code":"InvalidAuthenticationToken","message":"Access token validation failure. The token signature is invalid.","innerError":{"date":"2025-01-11T19:43:26","request-id":"s-1","client-request-id":"s-1"}}}"#;
+    for _ in 0..2 {
+        w.emulator.push_fault(Fault::status(Route::Incidents, 401, body));
+    }
+    let t = w.prepare(&tenant("wrong-cloud", &data, &w.emulator, &[]));
+    let r = w.poll(&[t]).await;
+    match &r[0].incidents.error {
+        Some(PollError::Connector(ConnectorError::Auth(a))) => {
+            assert_eq!((a.code.as_deref(), a.error.as_str()), (None, "invalid_token"));
+            assert_eq!(
+                a.message,
+                "Microsoft Graph rejected a freshly issued token (Access token validation failure. The token signature is invalid.). The token was issued by a different cloud than this Graph endpoint: set login-endpoint and graph-endpoint to the same cloud (for example login.microsoftonline.us with graph.microsoft.us for GCC High)."
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(w.emulator.token_requests(&data.tenant_id), 2, "one refresh, then stop");
+    assert_eq!(w.lines().len(), 0);
+}
+
+#[tokio::test]
+async fn odd_graph_error_bodies_still_surface_status_code_message_and_request_id() {
+    let w = World::new().await;
+    let data = demo::generate_tenant(45, 3, chrono::Utc::now());
+    w.emulator.add_tenant(data.clone());
+    // A 400 other than the $top limit, with Microsoft's zone-less date and an empty code.
+    w.emulator.push_fault(Fault::status(
+        Route::Incidents,
+        400,
+        r#"{"error":{"code":"","message":"Invalid filter clause","details":[],"innerError":{"date":"2025-01-11T19:43:26","request-id":"q-1","client-request-id":"q-1"}}}"#,
+    ));
+    // A non-JSON body: the request-id comes from the response header.
+    w.emulator.push_fault(Fault {
+        route: Route::Alerts,
+        response: graph_emulator::FaultResponse::Status {
+            status: 409,
+            headers: vec![("request-id".into(), "h-9".into()), ("content-type".into(), "text/plain".into())],
+            body: "conflict, not JSON".into(),
+        },
+    });
+    let t = w.prepare(&tenant("odd-errors", &data, &w.emulator, &[]));
+    let r = w.poll(&[t]).await;
+    match &r[0].incidents.error {
+        Some(PollError::Connector(ConnectorError::InvalidResponse(e))) => {
+            assert_eq!(e.status, 400);
+            assert_eq!(e.message, "Microsoft Graph rejected the incidents query (HTTP 400): Invalid filter clause (request-id q-1)");
+        }
+        other => panic!("{other:?}"),
+    }
+    match &r[0].alerts.error {
+        Some(PollError::Connector(ConnectorError::InvalidResponse(e))) => {
+            assert_eq!(e.status, 409);
+            assert_eq!(e.message, "unexpected HTTP 409 to the alerts request: conflict, not JSON (request-id h-9)");
+        }
+        other => panic!("{other:?}"),
+    }
+}
