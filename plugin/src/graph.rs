@@ -157,7 +157,10 @@ pub fn classify_failure(resp: &Response, collection: Collection, roles: &[String
         429 | 503 if resp.status == 429 || resp.header("retry-after").is_some() => {
             Failure::Error(ConnectorError::Throttled {
                 retry_after_ms: resp.header("retry-after").and_then(parse_retry_after_ms),
-                message: format!("Microsoft Graph throttled the {what} request (HTTP {}{code}){request_id}", resp.status),
+                message: format!(
+                    "Microsoft Graph throttled the {what} request (HTTP {}{code}){request_id}",
+                    resp.status
+                ),
             })
         }
         400 => match top_limit(&err.message) {
@@ -183,10 +186,7 @@ pub fn classify_failure(resp: &Response, collection: Collection, roles: &[String
         ))),
         s => Failure::Error(ConnectorError::invalid(
             s,
-            format!(
-                "unexpected HTTP {s}{code} to the {what} request: {}{request_id}",
-                short(&err.message, &resp.body)
-            ),
+            format!("unexpected HTTP {s}{code} to the {what} request: {}{request_id}", short(&err.message, &resp.body)),
         )),
     }
 }

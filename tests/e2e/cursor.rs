@@ -173,7 +173,10 @@ async fn an_incident_resolved_later_is_delivered_again_with_a_higher_version() {
     let new = lines.iter().filter(|l| l["id"] == id.as_str() && l["kind"] == "incident").nth(1).unwrap();
     assert_eq!(new["key"], old["key"]);
     assert_eq!(new["status"], "resolved");
-    assert_eq!((new["classification"].as_str(), new["determination"].as_str()), (Some("truePositive"), Some("malware")));
+    assert_eq!(
+        (new["classification"].as_str(), new["determination"].as_str()),
+        (Some("truePositive"), Some("malware"))
+    );
     assert_eq!(new["version"].as_str().unwrap(), canonical(&format_graph_time(later)));
     assert!(new["version"].as_str().unwrap() > old["version"].as_str().unwrap());
 }

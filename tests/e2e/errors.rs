@@ -224,7 +224,11 @@ async fn each_sign_in_failure_names_its_aadsts_code_and_the_fix() {
     pasted_id.client_secret = "0f8fad5b-d9cb-469f-a165-70867728950e".into();
     let (code, _, message) = sign_in_failure(&w, "secret-id", &pasted_id).await;
     assert_eq!(code, "AADSTS7000215");
-    assert!(message.ends_with("The value entered looks like a secret ID (a GUID): paste the secret's Value column instead."), "{message}");
+    assert!(
+        message
+            .ends_with("The value entered looks like a secret ID (a GUID): paste the secret's Value column instead."),
+        "{message}"
+    );
     assert!(!message.contains("0f8fad5b"), "the secret is never repeated");
 }
 
@@ -278,7 +282,10 @@ async fn odd_graph_error_bodies_still_surface_status_code_message_and_request_id
     match &r[0].incidents.error {
         Some(PollError::Connector(ConnectorError::InvalidResponse(e))) => {
             assert_eq!(e.status, 400);
-            assert_eq!(e.message, "Microsoft Graph rejected the incidents query (HTTP 400): Invalid filter clause (request-id q-1)");
+            assert_eq!(
+                e.message,
+                "Microsoft Graph rejected the incidents query (HTTP 400): Invalid filter clause (request-id q-1)"
+            );
         }
         other => panic!("{other:?}"),
     }

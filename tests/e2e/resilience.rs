@@ -45,7 +45,12 @@ async fn throttled_page_resumes(status: u16, retry_after: &str, min_wait: Durati
     let data = demo::generate_tenant(11, 120, chrono::Utc::now());
     w.emulator.add_tenant(data.clone());
     w.emulator.push_fault(pass(Route::Incidents));
-    w.emulator.push_fault(answer(Route::Incidents, status, &[("Retry-After", retry_after)], &fixture("error-429.json")));
+    w.emulator.push_fault(answer(
+        Route::Incidents,
+        status,
+        &[("Retry-After", retry_after)],
+        &fixture("error-429.json"),
+    ));
     let t = w.prepare(&tenant("throttled", &data, &w.emulator, &[]));
     let started = Instant::now();
     let r = w.poll(&[t]).await;
@@ -125,7 +130,8 @@ async fn retries_are_bounded_and_the_next_poll_resumes_where_the_last_page_ended
     let data = demo::generate_tenant(13, 120, chrono::Utc::now());
     w.emulator.add_tenant(data.clone());
     w.emulator.push_fault(pass(Route::Alerts));
-    let body = r#"{"error":{"code":"InternalServerError","message":"Backend down.","innerError":{"request-id":"e-2"}}}"#;
+    let body =
+        r#"{"error":{"code":"InternalServerError","message":"Backend down.","innerError":{"request-id":"e-2"}}}"#;
     for _ in 0..6 {
         w.emulator.push_fault(Fault::status(Route::Alerts, 500, body));
     }
@@ -316,7 +322,11 @@ async fn a_page_that_fails_only_with_expand_is_read_without_it_and_the_tenant_ma
 #[tokio::test]
 async fn a_top_above_the_services_limit_is_lowered_to_it_and_remembered() {
     let w = World::new().await;
-    w.emulator.set_page_limits(PageLimits { incidents_max_top: 20, incidents_default_top: 20, ..PageLimits::default() });
+    w.emulator.set_page_limits(PageLimits {
+        incidents_max_top: 20,
+        incidents_default_top: 20,
+        ..PageLimits::default()
+    });
     let data = demo::generate_tenant(19, 50, chrono::Utc::now());
     w.emulator.add_tenant(data.clone());
     let t = w.prepare(&tenant("small-pages", &data, &w.emulator, &[]));
@@ -327,12 +337,7 @@ async fn a_top_above_the_services_limit_is_lowered_to_it_and_remembered() {
     let tops: Vec<(u16, Option<String>)> = incidents.iter().map(|r| (r.status, query_value(r, "$top"))).collect();
     assert_eq!(
         tops,
-        vec![
-            (400, Some("50".into())),
-            (200, Some("20".into())),
-            (200, Some("20".into())),
-            (200, Some("20".into()))
-        ]
+        vec![(400, Some("50".into())), (200, Some("20".into())), (200, Some("20".into())), (200, Some("20".into()))]
     );
     assert!(incidents.iter().all(|r| query_value(r, "$skip").is_none_or(|s| s == "20" || s == "40")), "no $skip math");
     assert_eq!(sorted(w.records("incident")), expected(&data.incidents));
