@@ -58,15 +58,47 @@ pub struct World {
     poller: Arc<Poller>,
 }
 
+/// A test-only hostile component (tests/guests/hostile) by behaviour, e.g. `memory-bomb`.
+pub fn hostile_wasm(behaviour: &str) -> Vec<u8> {
+    let path = PathBuf::from(env!("HOSTILE_GUESTS_DIR")).join(format!("hostile-{behaviour}.wasm"));
+    std::fs::read(&path).unwrap_or_else(|e| panic!("hostile component {}: {e}", path.display()))
+}
+
+/// A hostile tenant's config: it may reach only `endpoint`, holds `secret`, and has `limits`.
+pub fn hostile_tenant(name: &str, endpoint: &str, secret: &str, targets: &str, limits: &str) -> TenantConfig {
+    let text = format!(
+        "name = {name:?}\nallow_http = true\n[settings]\ngraph-endpoint = {endpoint:?}\n{}[secrets]\nclient-secret = {secret:?}\n[limits]\n{limits}\n",
+        if targets.is_empty() { String::new() } else { format!("targets = {targets:?}\n") }
+    );
+    toml::from_str(&text).unwrap_or_else(|e| panic!("{e}\n{text}"))
+}
+
 impl World {
     /// Starts an emulator and an empty output.
     pub async fn new() -> World {
+        let (runtime, connector) = runtime();
+        World::with(runtime, connector).await
+    }
+
+    /// Like [`World::new`] but with a runtime of its own (its memory gauge counts only this test's sandboxes).
+    pub async fn isolated() -> World {
+        let runtime = Arc::new(Runtime::new(Limits::default()).unwrap());
+        let wasm = std::fs::read(connector_host::demo::DEFENDER_COMPONENT_PATH).unwrap();
+        let connector = Arc::new(runtime.load(&wasm).await.unwrap());
+        World::with(runtime, connector).await
+    }
+
+    /// Compiles and describes a hostile component in this world's runtime.
+    pub async fn hostile(&self, behaviour: &str) -> Arc<LoadedConnector> {
+        Arc::new(self.runtime.load(&hostile_wasm(behaviour)).await.unwrap())
+    }
+
+    async fn with(runtime: Arc<Runtime>, connector: Arc<LoadedConnector>) -> World {
         let emulator = Emulator::start().await.unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let (runtime, connector) = runtime();
         let sink = Arc::new(RecordSink::file(&dir.path().join("out.ndjson")).unwrap());
         let poller = Arc::new(
-            Poller::new(runtime.clone(), connector.clone(), CheckpointStore::new(dir.path().join("state")), sink)
+            Poller::new(runtime.clone(), CheckpointStore::new(dir.path().join("state")), sink)
                 .with_retry(RetryPolicy { base_delay_ms: 20, max_delay_ms: 200, ..RetryPolicy::default() }),
         );
         World { emulator, dir, runtime, connector, poller }
@@ -75,6 +107,11 @@ impl World {
     /// Checks a tenant config against the connector.
     pub fn prepare(&self, config: &TenantConfig) -> Arc<PreparedTenant> {
         Arc::new(self.runtime.prepare(&self.connector, config).unwrap())
+    }
+
+    /// Checks a tenant config against another connector.
+    pub fn prepare_for(&self, connector: &Arc<LoadedConnector>, config: &TenantConfig) -> Arc<PreparedTenant> {
+        Arc::new(self.runtime.prepare(connector, config).unwrap())
     }
 
     /// One poll cycle.

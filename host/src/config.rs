@@ -1,6 +1,7 @@
 //! The host's TOML configuration: which component, where state and output go, sandbox limits,
 //! and the tenants with their settings. Parsed strictly; every error says how to fix it.
 
+pub use crate::limits::{Limits, LimitsOverride};
 use crate::secret::Secret;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -26,7 +27,7 @@ pub struct HostConfig {
     /// Seconds between poll cycles for `run` without `--once`.
     #[serde(default = "default_interval")]
     pub interval_secs: u64,
-    /// Sandbox limits for every tenant call.
+    /// Sandbox limits for every tenant (each tenant may override fields in its own `limits`).
     #[serde(default)]
     pub limits: Limits,
     /// Retries of throttled and transient failures.
@@ -35,24 +36,6 @@ pub struct HostConfig {
     /// The tenants.
     #[serde(default, rename = "tenant")]
     pub tenants: Vec<TenantConfig>,
-}
-
-/// Per-call sandbox limits.
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields, default)]
-pub struct Limits {
-    /// Linear memory a component instance may grow to, in MiB.
-    pub memory_mib: u64,
-    /// Wall-clock time one tenant's poll (all its pages) may take, in seconds.
-    pub poll_timeout_secs: u64,
-    /// CPU time (time spent executing wasm) one tenant's poll may use, in milliseconds.
-    pub cpu_ms: u64,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits { memory_mib: 128, poll_timeout_secs: 300, cpu_ms: 60_000 }
-    }
 }
 
 /// How throttled (429/503) and transient (5xx, network) failures are retried, per page.
@@ -103,6 +86,9 @@ pub struct TenantConfig {
     /// Secret settings: an inline value or `{ env = "VARIABLE" }`.
     #[serde(default)]
     pub secrets: BTreeMap<String, SecretSource>,
+    /// This tenant's sandbox limits that differ from the global `[limits]`.
+    #[serde(default)]
+    pub limits: LimitsOverride,
 }
 
 /// Where a secret's value comes from.
@@ -207,11 +193,7 @@ impl HostConfig {
         if self.concurrency == 0 {
             return Err(ConfigError::Invalid("concurrency must be at least 1".into()));
         }
-        if self.limits.memory_mib < 16 || self.limits.poll_timeout_secs == 0 || self.limits.cpu_ms < 10 {
-            return Err(ConfigError::Invalid(
-                "limits are too small: memory_mib ≥ 16, poll_timeout_secs ≥ 1 and cpu_ms ≥ 10 are needed for any call to run".into(),
-            ));
-        }
+        self.limits.check().map_err(ConfigError::Invalid)?;
         let mut names = std::collections::BTreeSet::new();
         for t in &self.tenants {
             let valid = !t.name.is_empty()
@@ -232,6 +214,10 @@ impl HostConfig {
                     message: "appears twice; tenant names must be unique".into(),
                 });
             }
+            self.limits
+                .with(&t.limits)
+                .check()
+                .map_err(|message| ConfigError::Tenant { tenant: t.name.clone(), message })?;
             if let Some(key) = t.settings.keys().find(|k| t.secrets.contains_key(*k)) {
                 return Err(ConfigError::Tenant {
                     tenant: t.name.clone(),

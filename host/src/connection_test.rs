@@ -2,7 +2,7 @@
 //! needs, then read one record of each kind; every failure is a sentence the customer acts on.
 
 use crate::bindings::FetchRequest;
-use crate::poll::explain;
+use crate::poll::{explain, redact_error};
 use crate::runtime::{LoadedConnector, PreparedTenant, Runtime};
 
 /// One line of the checklist.
@@ -37,7 +37,7 @@ fn check(name: &str, ok: bool, detail: impl Into<String>) -> Check {
 /// Runs the connection test for one tenant.
 pub async fn run(runtime: &Runtime, connector: &LoadedConnector, tenant: &PreparedTenant) -> TestReport {
     let mut checks = Vec::new();
-    let mut session = match runtime.session(connector, tenant).await {
+    let mut session = match runtime.session(tenant).await {
         Ok(s) => s,
         Err(e) => {
             checks.push(check("Sandbox", false, e.to_string()));
@@ -47,7 +47,7 @@ pub async fn run(runtime: &Runtime, connector: &LoadedConnector, tenant: &Prepar
     let auth = match session.authenticate().await {
         Ok(Ok(auth)) => auth,
         Ok(Err(e)) => {
-            checks.push(check("Sign in", false, explain(&e)));
+            checks.push(check("Sign in", false, explain(&redact_error(e, &tenant.redactor))));
             return TestReport { checks };
         }
         Err(e) => {
@@ -82,7 +82,7 @@ pub async fn run(runtime: &Runtime, connector: &LoadedConnector, tenant: &Prepar
             true,
             format!("{} incident(s) in the first page of the backfill window", page.incidents.len()),
         )),
-        Ok(Err(e)) => checks.push(check("Read incidents", false, explain(&e))),
+        Ok(Err(e)) => checks.push(check("Read incidents", false, explain(&redact_error(e, &tenant.redactor)))),
         Err(e) => checks.push(check("Read incidents", false, e.to_string())),
     }
     match session.fetch_alerts(&probe).await {
@@ -91,7 +91,7 @@ pub async fn run(runtime: &Runtime, connector: &LoadedConnector, tenant: &Prepar
             true,
             format!("{} alert(s) in the first page of the backfill window", page.alerts.len()),
         )),
-        Ok(Err(e)) => checks.push(check("Read alerts", false, explain(&e))),
+        Ok(Err(e)) => checks.push(check("Read alerts", false, explain(&redact_error(e, &tenant.redactor)))),
         Err(e) => checks.push(check("Read alerts", false, e.to_string())),
     }
     TestReport { checks }

@@ -32,6 +32,7 @@ pub fn emulated_tenant(name: &str, data: &graph_emulator::TenantData, base: &str
             ("graph-endpoint".to_string(), base.to_string()),
         ]),
         secrets: BTreeMap::from([("client-secret".to_string(), SecretSource::Inline(data.client_secret.clone()))]),
+        limits: Default::default(),
     }
 }
 
@@ -81,7 +82,7 @@ pub async fn run(tenants: usize, incidents: usize, output: Option<PathBuf>) -> a
     let prepared =
         configs.iter().map(|c| runtime.prepare(&connector, c).map(Arc::new)).collect::<Result<Vec<_>, _>>()?;
     let sink = Arc::new(RecordSink::file(&output)?);
-    let poller = Arc::new(Poller::new(runtime, connector, CheckpointStore::new(work.join("state")), sink));
+    let poller = Arc::new(Poller::new(runtime, CheckpointStore::new(work.join("state")), sink));
 
     println!("\nPoll 1: first run, backfilling the last 24 h");
     let t = Instant::now();

@@ -1,10 +1,15 @@
 //! Deny-by-default egress: a tenant's component may reach only the origins derived from that
 //! tenant's configured endpoints; everything else gets `HttpRequestDenied`.
 
+use crate::guard::{CallGuard, InFlight};
+use crate::limits::LimitExceeded;
 use std::collections::BTreeSet;
 use std::fmt;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
+use std::time::Duration;
 use wasmtime_wasi_http::{RequestOptions, WasiBody, WasiHttpHooks};
 
 /// Scheme, host and port a request may go to.
@@ -86,7 +91,8 @@ impl EgressPolicy {
     }
 }
 
-/// `wasi:http` hooks for one tenant call: enforces the policy, counts refusals.
+/// `wasi:http` hooks for one tenant's sandbox: enforces the egress policy and the per-call request,
+/// concurrency, header and body limits; counts refusals.
 pub struct EgressHooks {
     /// Tenant name, for logs.
     pub tenant: Arc<str>,
@@ -94,34 +100,107 @@ pub struct EgressHooks {
     pub policy: Arc<EgressPolicy>,
     /// Requests refused so far (shared with the host's health counters).
     pub denied: Arc<AtomicU64>,
+    /// The current call's accounting.
+    pub guard: Arc<CallGuard>,
 }
+
+type IoFuture = Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>;
+type SendResult = Result<(http::Response<WasiBody>, IoFuture), wasmtime_wasi_http::Error>;
 
 impl WasiHttpHooks for EgressHooks {
     fn send_request(
         &mut self,
         request: http::Request<WasiBody>,
         options: Option<RequestOptions>,
-        fut: Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
-    ) -> Box<
-        dyn Future<
-                Output = Result<
-                    (http::Response<WasiBody>, Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>),
-                    wasmtime_wasi_http::Error,
-                >,
-            > + Send,
-    > {
+        fut: IoFuture,
+    ) -> Box<dyn Future<Output = SendResult> + Send> {
         let _ = fut;
         if !self.policy.allows(request.uri()) {
             self.denied.fetch_add(1, Ordering::Relaxed);
             let target = Origin::of_uri(request.uri()).map(|o| o.to_string()).unwrap_or_else(|| "(no origin)".into());
             tracing::warn!(tenant = %self.tenant, %target, "egress denied: not one of the tenant's configured endpoints");
+            self.guard.deny(target);
             return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) });
         }
+        let in_flight = match self.guard.start_request() {
+            Ok(t) => t,
+            Err(limit) => {
+                tracing::warn!(tenant = %self.tenant, limit = limit.kind(), "outbound request refused: {limit}");
+                return Box::new(async { Err(wasmtime_wasi_http::Error::ConnectionLimitReached) });
+            }
+        };
+        let guard = self.guard.clone();
+        // A second past the call's limit, so the call's own timeout (the typed error) fires first.
+        let options = clamp(options, Duration::from_secs(guard.limits.call_timeout_secs + 1));
         Box::new(async move {
             use http_body_util::BodyExt;
-            let (resp, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
-            Ok((resp.map(BodyExt::boxed_unsync), Box::new(io) as Box<dyn Future<Output = _> + Send>))
+            let (resp, io) = wasmtime_wasi_http::default_send_request(request, Some(options)).await?;
+            let max_header = guard.limits.max_response_header_bytes;
+            let header_bytes: u64 = resp.headers().iter().map(|(k, v)| (k.as_str().len() + v.len() + 4) as u64).sum();
+            if header_bytes > max_header {
+                guard.exceed(LimitExceeded::ResponseHeaders { max_bytes: max_header });
+                return Err(wasmtime_wasi_http::Error::HttpResponseHeaderSectionSize(u32::try_from(max_header).ok()));
+            }
+            let max_bytes = guard.limits.max_response_body_bytes;
+            let resp = resp.map(|inner| {
+                let inner = inner.boxed_unsync();
+                LimitedBody { inner, left: max_bytes, max_bytes, guard, _in_flight: in_flight }.boxed_unsync()
+            });
+            Ok((resp, Box::new(io) as IoFuture))
         })
+    }
+}
+
+/// The component's own timeouts, never longer than the call may last (wasi-http's default is 600 s).
+fn clamp(options: Option<RequestOptions>, cap: Duration) -> RequestOptions {
+    let o = options.unwrap_or_default();
+    let c = |d: Option<Duration>| Some(d.map_or(cap, |d| d.min(cap)));
+    RequestOptions {
+        connect_timeout: c(o.connect_timeout),
+        first_byte_timeout: c(o.first_byte_timeout),
+        between_bytes_timeout: c(o.between_bytes_timeout),
+    }
+}
+
+/// A response body that fails once more than `max_bytes` arrive, and holds the in-flight slot until done.
+struct LimitedBody {
+    inner: WasiBody,
+    left: u64,
+    max_bytes: u64,
+    guard: Arc<CallGuard>,
+    _in_flight: InFlight,
+}
+
+impl hyper::body::Body for LimitedBody {
+    type Data = bytes::Bytes;
+    type Error = wasmtime_wasi_http::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        let frame = std::task::ready!(Pin::new(&mut self.inner).poll_frame(cx));
+        if let Some(Ok(f)) = &frame
+            && let Some(data) = f.data_ref()
+        {
+            let n = data.len() as u64;
+            if n > self.left {
+                let max_bytes = self.max_bytes;
+                self.guard.exceed(LimitExceeded::ResponseBody { max_bytes });
+                self.left = 0;
+                return Poll::Ready(Some(Err(wasmtime_wasi_http::Error::HttpResponseBodySize(Some(max_bytes)))));
+            }
+            self.left -= n;
+        }
+        Poll::Ready(frame)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.inner.size_hint()
     }
 }
 

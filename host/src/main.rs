@@ -151,9 +151,8 @@ async fn run(config_path: PathBuf, once: bool) -> anyhow::Result<bool> {
         std::process::exit(130);
     });
     let checkpoints = CheckpointStore::new(&config.state_dir);
-    let poller = Arc::new(
-        Poller::new(runtime, connector, checkpoints, sink).with_retry(config.retry.clone()).with_shutdown(stop.clone()),
-    );
+    let poller =
+        Arc::new(Poller::new(runtime, checkpoints, sink).with_retry(config.retry.clone()).with_shutdown(stop.clone()));
     loop {
         let reports = poller.poll_all(&tenants, config.concurrency).await;
         let all_ok = reports.iter().all(|r| r.ok());
@@ -225,7 +224,7 @@ async fn test(config_path: PathBuf, tenant: String) -> anyhow::Result<bool> {
         bail!("no tenant `{tenant}` in {}; tenants: {}", config_path.display(), names.join(", "));
     };
     let runtime = Runtime::new(config.limits.clone())?;
-    let connector = load_component(&runtime, Some(&config)).await?;
+    let connector = Arc::new(load_component(&runtime, Some(&config)).await?);
     let prepared = runtime.prepare(&connector, tenant_config)?;
     let report = connector_host::connection_test::run(&runtime, &connector, &prepared).await;
     print!("{}", connector_host::connection_test::render(&tenant, &connector, &report));

@@ -7,7 +7,8 @@ use crate::checkpoint::CheckpointStore;
 use crate::config::RetryPolicy;
 use crate::health::{Health, HealthError};
 use crate::output::{self, Producer, RecordSink};
-use crate::runtime::{LoadedConnector, PreparedTenant, Runtime, SandboxError, Session};
+use crate::runtime::{PreparedTenant, Runtime, SandboxError, Session};
+use crate::secret::Redactor;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
@@ -67,14 +68,42 @@ impl PollError {
                 ConnectorError::InvalidResponse(_) => "invalid-response",
                 ConnectorError::DeniedBySandbox(_) => "denied-by-sandbox",
             },
-            PollError::Sandbox(SandboxError::CpuExhausted { .. }) => "cpu-limit",
-            PollError::Sandbox(SandboxError::MemoryExceeded { .. }) => "memory-limit",
-            PollError::Sandbox(_) => "trap",
+            PollError::Sandbox(e) => e.kind(),
             PollError::Timeout(_) => "timeout",
             PollError::Output(_) => "output",
             PollError::Checkpoint(_) => "checkpoint",
             PollError::Record(_) => "record",
         }
+    }
+}
+
+/// `e` with the tenant's secrets scrubbed from every message the component wrote.
+pub fn redact_error(e: ConnectorError, r: &Redactor) -> ConnectorError {
+    let f = |s: String| r.redact(&s).into_owned();
+    match e {
+        ConnectorError::Config(mut c) => {
+            c.message = f(c.message);
+            ConnectorError::Config(c)
+        }
+        ConnectorError::Auth(mut a) => {
+            a.message = f(a.message);
+            a.error = f(a.error);
+            ConnectorError::Auth(a)
+        }
+        ConnectorError::Permission(mut p) => {
+            p.message = f(p.message);
+            ConnectorError::Permission(p)
+        }
+        ConnectorError::Throttled(mut t) => {
+            t.message = f(t.message);
+            ConnectorError::Throttled(t)
+        }
+        ConnectorError::Transient(m) => ConnectorError::Transient(f(m)),
+        ConnectorError::InvalidResponse(mut i) => {
+            i.message = f(i.message);
+            ConnectorError::InvalidResponse(i)
+        }
+        ConnectorError::DeniedBySandbox(m) => ConnectorError::DeniedBySandbox(f(m)),
     }
 }
 
@@ -179,7 +208,6 @@ impl Gate {
 /// Shared pieces of a poll cycle.
 pub struct Poller {
     runtime: Arc<Runtime>,
-    connector: Arc<LoadedConnector>,
     checkpoints: CheckpointStore,
     sink: Arc<RecordSink>,
     retry: RetryPolicy,
@@ -188,15 +216,10 @@ pub struct Poller {
 
 impl Poller {
     /// A poller with the default retry policy and no shutdown signal.
-    pub fn new(
-        runtime: Arc<Runtime>,
-        connector: Arc<LoadedConnector>,
-        checkpoints: CheckpointStore,
-        sink: Arc<RecordSink>,
-    ) -> Self {
+    pub fn new(runtime: Arc<Runtime>, checkpoints: CheckpointStore, sink: Arc<RecordSink>) -> Self {
         let (tx, shutdown) = watch::channel(false);
         std::mem::forget(tx); // never signalled
-        Poller { runtime, connector, checkpoints, sink, retry: RetryPolicy::default(), shutdown }
+        Poller { runtime, checkpoints, sink, retry: RetryPolicy::default(), shutdown }
     }
 
     /// Uses `retry` for throttling and transient failures.
@@ -209,11 +232,6 @@ impl Poller {
     pub fn with_shutdown(mut self, shutdown: watch::Receiver<bool>) -> Self {
         self.shutdown = shutdown;
         self
-    }
-
-    /// The connector being run.
-    pub fn connector(&self) -> &LoadedConnector {
-        &self.connector
     }
 
     fn stopping(&self) -> bool {
@@ -250,11 +268,11 @@ impl Poller {
     async fn poll_gated(&self, tenant: &PreparedTenant, mut gate: Gate) -> TenantReport {
         gate.enter().await;
         let started = Instant::now();
-        let limit = self.runtime.limits().poll_timeout_secs;
+        let limit = tenant.limits.poll_timeout_secs;
         let deadline = started + Duration::from_secs(limit);
         let mut report = TenantReport::new(&tenant.name);
         let run = async {
-            let mut session = match self.runtime.session(&self.connector, tenant).await {
+            let mut session = match self.runtime.session(tenant).await {
                 Ok(s) => s,
                 Err(e) => {
                     report.error = Some(e.into());
@@ -268,8 +286,10 @@ impl Poller {
                 report.interrupted |= self.stopping();
                 let fatal = matches!(
                     &stream.error,
-                    Some(PollError::Sandbox(_))
-                        | Some(PollError::Connector(ConnectorError::Auth(_) | ConnectorError::Config(_)))
+                    Some(PollError::Sandbox(e)) if !matches!(e, SandboxError::EgressDenied { .. })
+                ) || matches!(
+                    &stream.error,
+                    Some(PollError::Connector(ConnectorError::Auth(_) | ConnectorError::Config(_)))
                 );
                 match kind {
                     Kind::Incidents => report.incidents = stream,
@@ -318,7 +338,7 @@ impl Poller {
         deadline: Instant,
     ) -> Option<String> {
         let producer =
-            Producer { name: self.connector.info.name.clone(), version: self.connector.info.version.clone() };
+            Producer { name: tenant.connector.info.name.clone(), version: tenant.connector.info.version.clone() };
         let mut degraded = None;
         let mut cursor = match self.checkpoints.load(&tenant.name, kind.name()) {
             Ok(c) => c,
@@ -354,6 +374,7 @@ impl Poller {
             let (lines, newest, next, more, page_degraded) = match fetched {
                 Ok(Ok(page)) => page,
                 Ok(Err(e)) => {
+                    let e = redact_error(e, &tenant.redactor);
                     match self.retry_delay(&e, attempt, deadline) {
                         Some(delay) => {
                             tracing::warn!(tenant = %tenant.name, stream = kind.name(), attempt = attempt + 1,
@@ -383,7 +404,8 @@ impl Poller {
             };
             let lines: Result<Vec<String>, _> = lines;
             let lines = match lines {
-                Ok(l) => l,
+                // A component must not be able to leak a secret through the records it returns.
+                Ok(l) => l.into_iter().map(|l| tenant.redactor.redact(&l).into_owned()).collect::<Vec<_>>(),
                 Err(e) => {
                     report.error = Some(PollError::Record(e.to_string()));
                     return degraded;

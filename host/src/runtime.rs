@@ -3,21 +3,22 @@
 use crate::bindings::{self, ConnectorPlugin, ConnectorPluginPre};
 use crate::config::{Limits, TenantConfig};
 use crate::egress::{EgressHooks, EgressPolicy, Origin};
-use crate::secret::Secret;
+use crate::guard::CallGuard;
+use crate::limits::LimitExceeded;
+use crate::logs::{self, ComponentLog, Stream};
+use crate::memory::{MemoryGauge, SandboxLimiter};
+use crate::secret::{Redactor, Secret};
 use crate::state::TenantState;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 use wasmtime::component::{Component, Linker, ResourceTable};
-use wasmtime::{Config, Engine, Store, StoreLimitsBuilder, UpdateDeadline};
-use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime::{Config, Engine, Store, UpdateDeadline};
 use wasmtime_wasi_config::{WasiConfig, WasiConfigVariables};
 
 /// How often the engine's epoch advances; the CPU budget is counted in these ticks.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
-/// Bytes of component stderr kept per call (panic messages).
-const STDERR_CAP: usize = 16 * 1024;
 
 /// Why a host-side call failed (as opposed to a connector error returned by the component).
 #[derive(Debug, thiserror::Error)]
@@ -25,24 +26,37 @@ pub enum SandboxError {
     /// The component could not be compiled or linked.
     #[error("the component cannot be loaded: {0}")]
     Load(String),
-    /// The component trapped (panic, bug, limit).
+    /// The component trapped (panic, bug).
     #[error("the component trapped: {message}")]
     Trap {
-        /// Trap description, with the component's last stderr line when there is one.
+        /// Trap description: the panic message, or wasmtime's with the component's last stderr line.
         message: String,
     },
-    /// The CPU budget ran out.
-    #[error("the component used its CPU budget of {cpu_ms} ms")]
-    CpuExhausted {
-        /// Budget.
-        cpu_ms: u64,
+    /// A sandbox limit was exceeded; the call was ended.
+    #[error("{0}")]
+    Limit(LimitExceeded),
+    /// The component asked for origins outside the tenant's allow-list (refused; nothing was sent).
+    #[error("the component tried to reach {} outside the tenant's allowed endpoints; nothing was sent", .targets.join(", "))]
+    EgressDenied {
+        /// `scheme://host:port` of each refused request.
+        targets: Vec<String>,
     },
-    /// Linear memory would exceed the cap.
-    #[error("the component exceeded its memory limit of {memory_mib} MiB")]
-    MemoryExceeded {
-        /// Limit.
-        memory_mib: u64,
-    },
+    /// An earlier limit ended this sandbox; it takes no more calls.
+    #[error("the sandbox was stopped by an earlier limit and takes no more calls")]
+    Stopped,
+}
+
+impl SandboxError {
+    /// Short machine-readable kind, for health and logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SandboxError::Load(_) => "load",
+            SandboxError::Trap { .. } => "trap",
+            SandboxError::Limit(l) => l.kind(),
+            SandboxError::EgressDenied { .. } => "egress-denied",
+            SandboxError::Stopped => "stopped",
+        }
+    }
 }
 
 /// A compiled connector ready to instantiate, with what it said about itself.
@@ -57,9 +71,10 @@ pub struct Runtime {
     engine: Engine,
     linker: Linker<TenantState>,
     limits: Limits,
+    memory: Arc<MemoryGauge>,
 }
 
-/// A tenant's settings checked against what the connector reads, and its egress policy.
+/// A tenant's settings checked against what the connector reads, its egress policy and limits.
 pub struct PreparedTenant {
     /// Tenant name.
     pub name: Arc<str>,
@@ -68,6 +83,12 @@ pub struct PreparedTenant {
     pub policy: Arc<EgressPolicy>,
     /// Requests refused by the policy, over the process lifetime.
     pub denied: Arc<AtomicU64>,
+    /// The global limits with this tenant's overrides.
+    pub limits: Limits,
+    /// Scrubs this tenant's secrets from what its component hands back.
+    pub redactor: Arc<Redactor>,
+    /// The connector this tenant runs.
+    pub connector: Arc<LoadedConnector>,
 }
 
 enum ConfigValue {
@@ -80,6 +101,47 @@ impl ConfigValue {
         match self {
             ConfigValue::Plain(v) => v,
             ConfigValue::Secret(s) => s.expose(),
+        }
+    }
+}
+
+/// What a sandbox is built from: a tenant, or the settings-less probe that asks `describe`.
+struct SandboxSpec<'a> {
+    name: Arc<str>,
+    values: Option<&'a BTreeMap<String, ConfigValue>>,
+    policy: Arc<EgressPolicy>,
+    denied: Arc<AtomicU64>,
+    limits: Limits,
+    redactor: Arc<Redactor>,
+}
+
+struct Probe {
+    name: Arc<str>,
+    limits: Limits,
+}
+
+impl Probe {
+    fn sandbox(&self) -> SandboxSpec<'_> {
+        SandboxSpec {
+            name: self.name.clone(),
+            values: None,
+            policy: Arc::default(),
+            denied: Arc::default(),
+            limits: self.limits.clone(),
+            redactor: Arc::default(),
+        }
+    }
+}
+
+impl PreparedTenant {
+    fn sandbox(&self) -> SandboxSpec<'_> {
+        SandboxSpec {
+            name: self.name.clone(),
+            values: Some(&self.values),
+            policy: self.policy.clone(),
+            denied: self.denied.clone(),
+            limits: self.limits.clone(),
+            redactor: self.redactor.clone(),
         }
     }
 }
@@ -103,12 +165,17 @@ impl Runtime {
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
         wasmtime_wasi_config::add_to_linker(&mut linker, |s: &mut TenantState| WasiConfig::from(&s.config))?;
-        Ok(Runtime { engine, linker, limits })
+        Ok(Runtime { engine, linker, limits, memory: Arc::default() })
     }
 
-    /// The limits applied to each call.
+    /// The global limits (a tenant may override them).
     pub fn limits(&self) -> &Limits {
         &self.limits
+    }
+
+    /// Linear memory held by this runtime's live sandboxes.
+    pub fn sandbox_memory(&self) -> &MemoryGauge {
+        &self.memory
     }
 
     /// Compiles a component, links it, and asks it to describe itself.
@@ -116,13 +183,8 @@ impl Runtime {
         let component = Component::new(&self.engine, wasm).map_err(|e| SandboxError::Load(format!("{e:#}")))?;
         let instance_pre = self.linker.instantiate_pre(&component).map_err(|e| SandboxError::Load(format!("{e:#}")))?;
         let pre = ConnectorPluginPre::new(instance_pre).map_err(|e| SandboxError::Load(format!("{e:#}")))?;
-        let probe = PreparedTenant {
-            name: Arc::from("(describe)"),
-            values: BTreeMap::new(),
-            policy: Arc::new(EgressPolicy::default()),
-            denied: Arc::default(),
-        };
-        let mut session = self.session_with(&pre, &probe).await?;
+        let probe = Probe { name: Arc::from("(describe)"), limits: self.limits.clone() };
+        let mut session = self.session_with(&pre, &probe.sandbox()).await?;
         let info = session.describe().await?;
         Ok(LoadedConnector { pre, info })
     }
@@ -130,7 +192,7 @@ impl Runtime {
     /// Checks a tenant's settings against the connector's keys and derives its egress policy.
     pub fn prepare(
         &self,
-        connector: &LoadedConnector,
+        connector: &Arc<LoadedConnector>,
         tenant: &TenantConfig,
     ) -> Result<PreparedTenant, crate::config::ConfigError> {
         let err = |message: String| crate::config::ConfigError::Tenant { tenant: tenant.name.clone(), message };
@@ -171,29 +233,46 @@ impl Runtime {
                 );
             }
         }
+        let limits = self.limits.with(&tenant.limits);
+        limits.check().map_err(err)?;
+        let redactor = Redactor::new(values.values().filter_map(|v| match v {
+            ConfigValue::Secret(s) => Some(s),
+            ConfigValue::Plain(_) => None,
+        }));
         Ok(PreparedTenant {
             name: Arc::from(tenant.name.as_str()),
             values,
             policy: Arc::new(EgressPolicy::new(origins)),
             denied: Arc::default(),
+            limits,
+            redactor: Arc::new(redactor),
+            connector: connector.clone(),
         })
     }
 
-    /// A fresh sandbox (store + instance) for one tenant's poll.
-    pub async fn session(&self, connector: &LoadedConnector, tenant: &PreparedTenant) -> Result<Session, SandboxError> {
-        self.session_with(&connector.pre, tenant).await
+    /// A fresh sandbox (store + instance) of the tenant's connector for one poll.
+    pub async fn session(&self, tenant: &PreparedTenant) -> Result<Session, SandboxError> {
+        self.session_with(&tenant.connector.pre, &tenant.sandbox()).await
     }
 
     async fn session_with(
         &self,
         pre: &ConnectorPluginPre<TenantState>,
-        tenant: &PreparedTenant,
+        tenant: &SandboxSpec<'_>,
     ) -> Result<Session, SandboxError> {
-        let stderr = MemoryOutputPipe::new(STDERR_CAP);
+        let limits = tenant.limits.clone();
+        let guard = CallGuard::new(limits.clone());
+        let log = ComponentLog::new(tenant.name.clone(), guard.clone(), tenant.redactor.clone());
         // No preopens, no environment, no args, no sockets, no stdin: only what is linked above.
-        let wasi = wasmtime_wasi::WasiCtx::builder().stderr(stderr.clone()).build();
-        let config: WasiConfigVariables = tenant.values.iter().map(|(k, v)| (k.as_str(), v.value())).collect();
-        let memory = (self.limits.memory_mib as usize) << 20;
+        let wasi = wasmtime_wasi::WasiCtx::builder()
+            .stdout(log.stream(Stream::Stdout))
+            .stderr(log.stream(Stream::Stderr))
+            .build();
+        let config: WasiConfigVariables = match tenant.values {
+            Some(values) => values.iter().map(|(k, v)| (k.as_str(), v.value())).collect(),
+            None => WasiConfigVariables::new(),
+        };
+        let memory = (limits.memory_mib as usize) << 20;
         let state = TenantState {
             wasi,
             http: wasmtime_wasi_http::WasiHttpCtx::new(),
@@ -202,37 +281,37 @@ impl Runtime {
                 tenant: tenant.name.clone(),
                 policy: tenant.policy.clone(),
                 denied: tenant.denied.clone(),
+                guard: guard.clone(),
             },
             config,
-            limits: StoreLimitsBuilder::new()
-                .memory_size(memory)
-                .instances(16)
-                .memories(8)
-                .tables(32)
-                .trap_on_grow_failure(true)
-                .build(),
-            cpu_ticks_left: (self.limits.cpu_ms / EPOCH_TICK.as_millis() as u64).max(1),
-            cpu_exhausted: false,
-            stderr,
+            limiter: SandboxLimiter::new(memory, self.memory.clone(), guard.clone()),
+            guard: guard.clone(),
+            cpu_ticks_left: 0,
         };
         let mut store = Store::new(&self.engine, state);
-        store.limiter(|s| &mut s.limits);
+        store.limiter(|s| &mut s.limiter);
         store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(|mut ctx| {
+        let cpu_ms = limits.cpu_ms;
+        store.epoch_deadline_callback(move |mut ctx| {
             let s = ctx.data_mut();
+            // A component that keeps running after hitting a limit is stopped at the next tick.
+            if let Some(limit) = s.guard.violation() {
+                return Err(wasmtime::format_err!("{limit}"));
+            }
             if s.cpu_ticks_left == 0 {
-                s.cpu_exhausted = true;
+                s.guard.exceed(LimitExceeded::Cpu { ms: cpu_ms });
                 return Ok(UpdateDeadline::Interrupt);
             }
             s.cpu_ticks_left -= 1;
             // Yield so a spinning guest cannot hold a tokio worker and timeouts still fire.
             Ok(UpdateDeadline::Yield(1))
         });
-        let mut session = Session { store: None, plugin: None, limits: self.limits.clone() };
-        let instance = pre.instantiate_async(&mut store).await;
+        let mut session = Session { store: None, plugin: None, limits, guard, log, stopped: false };
+        session.begin_call(&mut store);
+        let timeout = Duration::from_secs(session.limits.call_timeout_secs);
+        let instance = tokio::time::timeout(timeout, pre.instantiate_async(&mut store)).await;
         session.store = Some(store);
-        let plugin = instance.map_err(|e| session.sandbox_error(e))?;
-        session.plugin = Some(plugin);
+        session.plugin = Some(session.finish(instance)?);
         Ok(session)
     }
 }
@@ -242,31 +321,68 @@ pub struct Session {
     store: Option<Store<TenantState>>,
     plugin: Option<ConnectorPlugin>,
     limits: Limits,
+    guard: Arc<CallGuard>,
+    log: ComponentLog,
+    stopped: bool,
 }
 
 macro_rules! call {
     ($self:ident, $method:ident $(, $arg:expr)*) => {{
+        if $self.stopped {
+            return Err(SandboxError::Stopped);
+        }
+        let mut store = $self.store.take().expect("store");
+        $self.begin_call(&mut store);
         let plugin = $self.plugin.as_ref().expect("instantiated");
-        let store = $self.store.as_mut().expect("store");
-        let result = plugin.redcarbon_connector_connector().$method(&mut *store $(, $arg)*).await;
-        result.map_err(|e| $self.sandbox_error(e))
+        let timeout = Duration::from_secs($self.limits.call_timeout_secs);
+        let result =
+            tokio::time::timeout(timeout, plugin.redcarbon_connector_connector().$method(&mut store $(, $arg)*)).await;
+        $self.store = Some(store);
+        $self.finish(result)
     }};
 }
 
 impl Session {
-    fn sandbox_error(&mut self, e: wasmtime::Error) -> SandboxError {
-        let state = self.store.as_ref().map(|s| s.data());
-        if state.is_some_and(|s| s.cpu_exhausted) {
-            return SandboxError::CpuExhausted { cpu_ms: self.limits.cpu_ms };
+    fn begin_call(&self, store: &mut Store<TenantState>) {
+        self.guard.begin_call();
+        store.data_mut().cpu_ticks_left = (self.limits.cpu_ms / EPOCH_TICK.as_millis() as u64).max(1);
+    }
+
+    /// Turns a call's outcome into the host's verdict: a limit first, then a trap, then egress refusals.
+    fn finish<T>(
+        &mut self,
+        result: Result<wasmtime::Result<T>, tokio::time::error::Elapsed>,
+    ) -> Result<T, SandboxError> {
+        let result = match result {
+            Err(_) => {
+                self.stopped = true; // the call was dropped mid-flight: the instance is not reusable
+                return Err(SandboxError::Limit(LimitExceeded::CallTimeout { secs: self.limits.call_timeout_secs }));
+            }
+            Ok(r) => r,
+        };
+        if let Some(limit) = self.guard.violation() {
+            self.stopped = true;
+            return Err(SandboxError::Limit(limit));
+        }
+        let value = result.map_err(|e| {
+            self.stopped = true;
+            self.trap(e)
+        })?;
+        let targets = self.guard.denied();
+        if !targets.is_empty() {
+            return Err(SandboxError::EgressDenied { targets });
+        }
+        Ok(value)
+    }
+
+    fn trap(&self, e: wasmtime::Error) -> SandboxError {
+        let tail = self.log.tail();
+        if let Some(panic) = logs::panic_message(&tail) {
+            return SandboxError::Trap { message: format!("the component panicked: {panic}") };
         }
         let text = format!("{e:#}");
-        if text.contains("forcing trap when growing memory") {
-            return SandboxError::MemoryExceeded { memory_mib: self.limits.memory_mib };
-        }
-        let stderr =
-            state.map(|s| String::from_utf8_lossy(&s.stderr.contents()).trim().to_string()).unwrap_or_default();
-        let last = stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or_default();
-        let message = if last.is_empty() { text } else { format!("{text} (component stderr: {last})") };
+        let last = tail.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or_default();
+        let message = if last.is_empty() { text } else { format!("{text} (component output: {last})") };
         SandboxError::Trap { message }
     }
 

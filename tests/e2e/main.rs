@@ -6,3 +6,4 @@ mod errors;
 mod ingest;
 mod odd_data;
 mod resilience;
+mod sandbox;
