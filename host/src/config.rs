@@ -290,6 +290,30 @@ mod tests {
     }
 
     #[test]
+    fn the_example_config_is_valid_and_lists_the_default_limits() {
+        let c = HostConfig::parse(include_str!("../connector-host.example.toml")).unwrap();
+        assert_eq!(c.limits, Limits::default());
+        assert_eq!(c.tenants.len(), 1);
+    }
+
+    #[test]
+    fn per_tenant_limits_override_the_global_ones_and_are_checked() {
+        let c = HostConfig::parse(
+            "[limits]\ncpu_ms = 2000\n[[tenant]]\nname = \"big\"\nlimits = { memory_mib = 512 }\n[[tenant]]\nname = \"plain\"",
+        )
+        .unwrap();
+        let global = &c.limits;
+        assert_eq!(global.with(&c.tenants[0].limits), Limits { memory_mib: 512, cpu_ms: 2000, ..Limits::default() });
+        assert_eq!(global.with(&c.tenants[1].limits), Limits { cpu_ms: 2000, ..Limits::default() });
+        let e = HostConfig::parse("[[tenant]]\nname = \"tiny\"\nlimits = { memory_mib = 4 }").unwrap_err().to_string();
+        assert_eq!(e, "tenant `tiny`: limits.memory_mib = 4 is too small: at least 16 is needed for any call to run");
+        let e = HostConfig::parse("[limits]\nmax_concurrent_requests = 0").unwrap_err().to_string();
+        assert_eq!(e, "limits.max_concurrent_requests = 0 is too small: at least 1 is needed for any call to run");
+        let e = HostConfig::parse("[[tenant]]\nname = \"t\"\nlimits = { memroy_mib = 4 }").unwrap_err().to_string();
+        assert!(e.contains("unknown field `memroy_mib`"), "{e}");
+    }
+
+    #[test]
     fn backoff_grows_is_capped_and_jittered() {
         let p = RetryPolicy { base_delay_ms: 100, max_delay_ms: 1000, ..RetryPolicy::default() };
         for _ in 0..50 {

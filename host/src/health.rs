@@ -24,6 +24,8 @@ pub struct Health {
     pub degraded: Option<String>,
     /// Polls in a row that ended with an error.
     pub consecutive_failures: u32,
+    /// Polls ever ended by the sandbox (a limit, a trap, refused egress); each started fresh after.
+    pub sandbox_failures: u32,
     /// The most recent error.
     pub last_error: Option<HealthError>,
 }
@@ -32,7 +34,8 @@ pub struct Health {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HealthError {
     /// Kind: config, auth, permission, throttled, transient, invalid-response, denied-by-sandbox,
-    /// trap, cpu-limit, memory-limit, timeout, output, checkpoint, record.
+    /// trap, egress-denied, memory-limit, cpu-limit, call-timeout, request-limit, concurrency-limit,
+    /// response-size-limit, header-size-limit, log-limit, load, timeout, output, checkpoint, record.
     pub kind: String,
     /// The sentence.
     pub message: String,

@@ -487,6 +487,9 @@ impl Health {
             None => {}
             Some(e) => {
                 self.consecutive_failures += 1;
+                if matches!(e, PollError::Sandbox(_)) {
+                    self.sandbox_failures += 1;
+                }
                 self.last_error = Some(HealthError::from_poll(e, &at));
             }
         }

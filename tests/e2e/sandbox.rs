@@ -26,6 +26,7 @@ fn assert_normal_complete(w: &World, report: &TenantReport, data: &graph_emulato
         .collect();
     assert_eq!(sorted(incidents), expected(&data.incidents));
     assert_eq!(report.incidents.records, 120);
+    assert_eq!(w.runtime.sandbox_memory().current(), 0, "every sandbox's linear memory was released");
 }
 
 /// The error that ended the hostile tenant's poll.
@@ -83,7 +84,7 @@ async fn a_memory_bomb_is_stopped_at_its_cap_and_its_memory_is_given_back() {
 
 #[tokio::test]
 async fn an_infinite_loop_is_stopped_by_its_cpu_budget() {
-    let w = World::new().await;
+    let w = World::isolated().await;
     let data = normal(&w);
     let spin = w.hostile("infinite-loop").await;
     let hostile = w.prepare_for(&spin, &hostile_tenant("spin", &w.emulator.base_url(), "x", "", "cpu_ms = 500"));
@@ -100,7 +101,7 @@ async fn an_infinite_loop_is_stopped_by_its_cpu_budget() {
 
 #[tokio::test]
 async fn a_panic_ends_the_call_with_the_panic_message() {
-    let w = World::new().await;
+    let w = World::isolated().await;
     let data = normal(&w);
     let panics = w.hostile("panic").await;
     let hostile = w.prepare_for(&panics, &hostile_tenant("panics", &w.emulator.base_url(), "x", "", ""));
@@ -121,7 +122,7 @@ async fn a_panic_ends_the_call_with_the_panic_message() {
 
 #[tokio::test]
 async fn egress_outside_the_allow_list_is_refused_directly_via_redirect_and_via_ip_literals() {
-    let w = World::new().await;
+    let w = World::isolated().await;
     let data = normal(&w);
     // The hostile tenant's allowed origin is an emulator of its own, answering 302 to elsewhere.
     let allowed = Emulator::start().await.unwrap();
@@ -171,7 +172,7 @@ async fn egress_outside_the_allow_list_is_refused_directly_via_redirect_and_via_
 
 #[tokio::test]
 async fn a_component_reads_only_its_own_tenants_config_and_its_secret_never_reaches_the_output() {
-    let w = World::new().await;
+    let w = World::isolated().await;
     let data = normal(&w);
     let snoop = w.hostile("config-snoop").await;
     let own_secret = "snooper-own-secret-9f8e7d";
@@ -206,7 +207,7 @@ async fn a_component_reads_only_its_own_tenants_config_and_its_secret_never_reac
 
 #[tokio::test]
 async fn megabytes_on_stdout_end_the_call_at_the_log_cap() {
-    let w = World::new().await;
+    let w = World::isolated().await;
     let data = normal(&w);
     let flood = w.hostile("stdout-flood").await;
     let hostile = w.prepare_for(&flood, &hostile_tenant("chatty", &w.emulator.base_url(), "x", "", ""));
@@ -223,7 +224,7 @@ async fn megabytes_on_stdout_end_the_call_at_the_log_cap() {
 
 #[tokio::test]
 async fn hundreds_of_requests_at_once_hit_the_concurrency_cap() {
-    let w = World::new().await;
+    let w = World::isolated().await;
     let data = normal(&w);
     let target = Emulator::start().await.unwrap();
     let flood = w.hostile("request-flood").await;
@@ -241,7 +242,7 @@ async fn hundreds_of_requests_at_once_hit_the_concurrency_cap() {
 
 /// One Defender tenant polled with `limits` overridden; the first error of its poll.
 async fn defender_with_limits(limits: &[(&str, &str)], fault: Option<Fault>) -> (World, TenantReport) {
-    let w = World::new().await;
+    let w = World::isolated().await;
     let data = normal(&w);
     if let Some(f) = fault {
         w.emulator.push_fault(f);
