@@ -117,7 +117,7 @@ impl std::fmt::Debug for SecretSource {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The file could not be read.
-    #[error("cannot read config file {path}: {source}")]
+    #[error("cannot read config file {path}")]
     Read {
         /// File.
         path: PathBuf,

@@ -49,15 +49,25 @@ pub async fn run(tenants: usize, incidents: usize, output: Option<PathBuf>) -> a
     let work = std::env::temp_dir().join("redcarbon-connector-demo");
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work)?;
-    let output = output.unwrap_or_else(|| work.join("records.ndjson"));
-    let _ = std::fs::remove_file(&output);
+    anyhow::ensure!(tenants >= 1, "--tenants must be at least 1");
+    let output = match output {
+        // Never overwrite or append to a file the user already has: the demo's output is its own.
+        Some(path) if path.exists() => {
+            anyhow::bail!(
+                "{} already exists; give --output a new file name (the demo never overwrites)",
+                path.display()
+            )
+        }
+        Some(path) => path,
+        None => work.join("records.ndjson"),
+    };
 
     let emulator = Emulator::start().await?;
     let base = emulator.base_url();
     let now = chrono::Utc::now();
     let mut configs = Vec::new();
     let mut tenant_ids = Vec::new();
-    for i in 0..tenants.max(1) {
+    for i in 0..tenants {
         let data = data::generate_tenant(i, incidents, now);
         configs.push(emulated_tenant(&tenant_name(i), &data, &base));
         tenant_ids.push(data.tenant_id.clone());
@@ -154,7 +164,8 @@ fn print_reports(reports: &[TenantReport], elapsed: std::time::Duration) {
             result
         );
     }
-    println!("  ({} tenants polled concurrently in {} ms)", reports.len(), elapsed.as_millis());
+    let plural = if reports.len() == 1 { "" } else { "s" };
+    println!("  ({} tenant{plural} polled concurrently in {} ms)", reports.len(), elapsed.as_millis());
 }
 
 fn print_severities(lines: &[serde_json::Value]) {

@@ -110,7 +110,7 @@ pub fn redact_error(e: ConnectorError, r: &Redactor) -> ConnectorError {
 /// One line an operator can act on for a connector error.
 pub fn explain(e: &ConnectorError) -> String {
     match e {
-        ConnectorError::Config(c) => format!("configuration: `{}`: {}", c.key, c.message),
+        ConnectorError::Config(c) => format!("setting `{}`: {}", c.key, c.message),
         ConnectorError::Auth(a) => match &a.code {
             Some(code) => format!("sign-in failed ({code}, {}): {}", a.error, a.message),
             None => format!("sign-in failed ({}): {}", a.error, a.message),

@@ -129,6 +129,14 @@ pub const KEYS: &[KeySpec] = &[
         endpoint: false,
         default: Some("100"),
     },
+    KeySpec {
+        name: LOOKBACK,
+        description: "Overlap re-read on every poll for Microsoft's ingestion lag, e.g. 10m (0s turns it off); re-read records are not emitted again.",
+        secret: false,
+        required: false,
+        endpoint: false,
+        default: Some("10m"),
+    },
 ];
 
 /// A credential that never shows itself in `Debug` or `Display`.

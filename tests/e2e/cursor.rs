@@ -241,3 +241,21 @@ async fn seven_thousand_alerts_are_drained_exactly_once() {
     assert_eq!(r[0].alerts.records, 0);
     assert_eq!(w.records("alert").len(), 7000);
 }
+
+#[tokio::test]
+async fn the_look_back_is_a_tenant_setting() {
+    let w = World::new().await;
+    let data = demo::generate_tenant(34, 20, Utc::now());
+    w.emulator.add_tenant(data.clone());
+    let t = w.prepare(&tenant("short-lag", &data, &w.emulator, &[("lookback", "90s")]));
+    assert!(w.poll(std::slice::from_ref(&t)).await[0].ok());
+    let newest = expected(&data.incidents).into_iter().map(|(_, v)| v).max().unwrap();
+    assert_eq!(w.cursor_json("short-lag", "incidents")["watermark"], watermark_after(&newest, 90));
+    let bad = w.prepare(&tenant("bad-lag", &data, &w.emulator, &[("lookback", "soon")]));
+    match w.poll(&[bad]).await[0].first_error() {
+        Some(connector_host::poll::PollError::Connector(connector_host::bindings::ConnectorError::Config(c))) => {
+            assert_eq!(c.key, "lookback")
+        }
+        other => panic!("{other:?}"),
+    }
+}
