@@ -164,10 +164,23 @@ impl<H: HttpClient, C: Clock> Connector<'_, H, C> {
     ) -> Result<RecordPage<T>, ConnectorError> {
         let mut cursor = match cursor {
             Some(text) => Cursor::decode(text)?,
-            None => Cursor::starting_at(match self.settings.backfill {
-                Backfill::Window(secs) => self.clock.now().minus_seconds(secs),
-                Backfill::Since(t) => t,
-            }),
+            None => {
+                let now = self.clock.now();
+                let since = match self.settings.backfill {
+                    Backfill::Window(secs) => now.minus_seconds(secs),
+                    Backfill::Since(t) => t,
+                };
+                if since > now {
+                    return Err(ConnectorError::config(
+                        crate::config::BACKFILL,
+                        format!(
+                            "`{}` is in the future, so the first poll would read nothing: use a past instant or a duration such as 24h",
+                            since.canonical()
+                        ),
+                    ));
+                }
+                Cursor::starting_at(since)
+            }
         };
         let (configured, max) = match collection {
             Collection::Incidents => (self.settings.incidents_page_size, crate::config::INCIDENTS_MAX_PAGE),
@@ -222,6 +235,7 @@ impl<H: HttpClient, C: Clock> Connector<'_, H, C> {
             next_link: String::new(),
             emitted: Default::default(),
             degraded: false,
+            visited: Vec::new(),
         });
         scan.degraded |= degrade;
         let mut out = Vec::with_capacity(items.len());
@@ -246,21 +260,19 @@ impl<H: HttpClient, C: Clock> Connector<'_, H, C> {
         }
         let more = match page.next_link {
             Some(link) => {
-                let previous = cursor.scan.as_ref().map(|s| s.next_link.as_str()).unwrap_or_default();
-                if link == previous {
+                if !cursor.scan.as_mut().expect("scan set above").follow(link) {
                     return Err(ConnectorError::invalid(
                         200,
                         format!(
-                            "Microsoft Graph returned the same {} nextLink twice; stopping instead of looping",
+                            "Microsoft Graph returned a {} nextLink this scan already followed; stopping instead of looping",
                             collection.noun()
                         ),
                     ));
                 }
-                cursor.scan.as_mut().expect("scan set above").next_link = link;
                 true
             }
             None => {
-                cursor.finish_scan(self.settings.lookback_secs);
+                cursor.finish_scan(self.settings.lookback_secs, self.clock.now());
                 false
             }
         };

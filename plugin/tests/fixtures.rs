@@ -84,7 +84,7 @@ impl Harness {
     fn new(extra: &[(&str, &str)]) -> Self {
         Harness {
             log: Rc::default(),
-            clock: TestClock(Rc::new(Cell::new(1_700_000_000))),
+            clock: TestClock(Rc::new(Cell::new(1_800_000_000))), // 2027-01-15, after every fixture
             tokens: TokenCache::default(),
             settings: settings(extra),
         }

@@ -200,7 +200,8 @@ async fn a_server_that_ignores_filter_causes_no_re_emission_and_no_cursor_move_b
     let first = w.cursor_json("unfiltered", "incidents")["watermark"].as_str().unwrap().to_string();
 
     let id = data.incidents[10]["id"].as_str().unwrap().to_string();
-    let later = now + Duration::seconds(3);
+    // Now, not ahead of it: the watermark never moves past the present.
+    let later = Utc::now().max(now + Duration::milliseconds(1));
     assert!(demo::touch_incident(&w.emulator, &data.tenant_id, &id, later));
     let r = w.poll(std::slice::from_ref(&t)).await;
     assert!(r[0].ok());
@@ -217,7 +218,7 @@ async fn seven_thousand_alerts_are_drained_exactly_once() {
     let w = World::new().await;
     let template = demo::generate_tenant(36, 1, Utc::now()).alerts[0].clone();
     let mut data = TenantData::new("5f7e2c1a-36a0-4c1e-9d7e-000000007000", "00000000-0000-4000-8000-000000007000", "s");
-    let start = Utc::now() - Duration::hours(8);
+    let start = Utc::now() - Duration::hours(9); // the newest instant is 8 h 15 min later: in the past
     for n in 0..7000u32 {
         let mut alert = template.clone();
         alert["id"] = json!(format!("da{n:06}_7000"));
@@ -258,4 +259,45 @@ async fn the_look_back_is_a_tenant_setting() {
         }
         other => panic!("{other:?}"),
     }
+}
+
+#[tokio::test]
+async fn a_record_stamped_in_the_future_does_not_hide_the_records_after_it() {
+    let w = World::new().await;
+    let data = demo::generate_tenant(35, 10, Utc::now());
+    w.emulator.add_tenant(data.clone());
+    let mut future = data.incidents[0].clone();
+    future["id"] = json!("990020");
+    future["alerts"] = json!([]);
+    set_time(&mut future, DateTime::parse_from_rfc3339("9999-12-31T23:59:59Z").unwrap().with_timezone(&Utc));
+    w.emulator.upsert_incident(&data.tenant_id, future.clone());
+    let t = w.prepare(&tenant("skewed", &data, &w.emulator, &[]));
+    assert!(w.poll(std::slice::from_ref(&t)).await[0].ok());
+    let watermark = w.cursor_json("skewed", "incidents")["watermark"].as_str().unwrap().to_string();
+    assert!(watermark < canonical(&Utc::now().to_rfc3339()), "the watermark stays behind now: {watermark}");
+    let mut later = data.incidents[1].clone();
+    later["id"] = json!("990021");
+    later["alerts"] = json!([]);
+    set_time(&mut later, Utc::now());
+    w.emulator.upsert_incident(&data.tenant_id, later.clone());
+    assert!(w.poll(std::slice::from_ref(&t)).await[0].ok());
+    let mut all = data.incidents.clone();
+    all.extend([future, later]);
+    assert_eq!(sorted(w.records("incident")), expected(&all), "each exactly once, the later one included");
+}
+
+#[tokio::test]
+async fn a_backfill_in_the_future_is_a_config_error() {
+    let w = World::new().await;
+    let data = demo::generate_tenant(36, 3, Utc::now());
+    w.emulator.add_tenant(data.clone());
+    let t = w.prepare(&tenant("ahead", &data, &w.emulator, &[("backfill", "2099-01-01T00:00:00Z")]));
+    match w.poll(&[t]).await[0].first_error() {
+        Some(connector_host::poll::PollError::Connector(connector_host::bindings::ConnectorError::Config(c))) => {
+            assert_eq!(c.key, "backfill");
+            assert!(c.message.starts_with("`2099-01-01T00:00:00.0000000Z` is in the future"), "{}", c.message);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(w.records("incident").is_empty());
 }
