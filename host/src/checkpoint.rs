@@ -20,18 +20,45 @@ impl CheckpointStore {
         self.dir.join(tenant).join(format!("{kind}.cursor"))
     }
 
-    /// The stored cursor, if any.
+    /// The stored cursor, if any; an error names the file.
     pub fn load(&self, tenant: &str, kind: &str) -> std::io::Result<Option<String>> {
-        match std::fs::read_to_string(self.path(tenant, kind)) {
+        let path = self.path(tenant, kind);
+        match std::fs::read_to_string(&path) {
             Ok(text) => Ok(Some(text)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e),
+            Err(e) => Err(at(&path, e)),
         }
     }
 
-    /// Replaces the cursor atomically and durably.
+    /// Replaces the cursor atomically and durably; an error names the file.
     pub fn save(&self, tenant: &str, kind: &str, cursor: &str) -> std::io::Result<()> {
-        write_atomic(&self.path(tenant, kind), cursor.as_bytes())
+        let path = self.path(tenant, kind);
+        write_atomic(&path, cursor.as_bytes()).map_err(|e| at(&path, e))
+    }
+
+    /// Takes the state directory for this process: creates it, proves it writable, and holds an
+    /// exclusive lock on `<dir>/.lock` until the returned file is dropped. Two hosts on one state
+    /// directory would each write every record; a state directory that cannot be written would
+    /// re-emit every page on every poll. Both are refused before any record is written.
+    pub fn lock(&self) -> Result<std::fs::File, String> {
+        let path = self.dir.join(".lock");
+        let fail = |what: &str, e: &dyn std::fmt::Display| format!("state_dir {}: {what}: {e}", self.dir.display());
+        std::fs::create_dir_all(&self.dir).map_err(|e| fail("cannot be created", &e))?;
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| fail("is not writable", &e))?;
+        match file.try_lock() {
+            Ok(()) => Ok(file),
+            Err(std::fs::TryLockError::WouldBlock) => Err(format!(
+                "another connector-host is already running with state_dir {} (it holds {}); stop it first: two hosts on one state directory would write every record twice",
+                self.dir.display(),
+                path.display()
+            )),
+            Err(std::fs::TryLockError::Error(e)) => Err(fail("cannot be locked", &e)),
+        }
     }
 
     fn health_path(&self, tenant: &str) -> PathBuf {
@@ -49,6 +76,10 @@ impl CheckpointStore {
         let text = serde_json::to_vec_pretty(health).map_err(std::io::Error::other)?;
         write_atomic(&self.health_path(tenant), &text)
     }
+}
+
+fn at(path: &Path, e: std::io::Error) -> std::io::Error {
+    std::io::Error::new(e.kind(), format!("{}: {e}", path.display()))
 }
 
 /// Writes a temporary file beside `path`, fsyncs it, renames it over `path`, fsyncs the folder.
@@ -75,5 +106,20 @@ mod tests {
         store.save("t", "incidents", "two").unwrap();
         assert_eq!(store.load("t", "incidents").unwrap().as_deref(), Some("two"));
         assert_eq!(std::fs::read_dir(dir.path().join("t")).unwrap().count(), 1, "no temporary files left");
+    }
+
+    #[test]
+    fn one_process_at_a_time_holds_the_state_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = CheckpointStore::new(dir.path().join("state"));
+        let held = store.lock().unwrap();
+        let e = store.lock().unwrap_err();
+        assert!(e.starts_with("another connector-host is already running with state_dir "), "{e}");
+        drop(held);
+        assert!(store.lock().is_ok(), "released with the file");
+        let file = dir.path().join("plain-file");
+        std::fs::write(&file, "x").unwrap();
+        let e = CheckpointStore::new(file.join("state")).lock().unwrap_err();
+        assert!(e.contains("cannot be created"), "{e}");
     }
 }

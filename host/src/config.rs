@@ -145,6 +145,19 @@ pub enum ConfigError {
     Invalid(String),
 }
 
+/// toml's error without the quoted source line: that line may hold an inline secret.
+fn parse_message(text: &str, e: &toml::de::Error) -> String {
+    match e.span() {
+        Some(span) => {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            format!("line {line}, column {column}: {}", e.message())
+        }
+        None => e.message().to_string(),
+    }
+}
+
 fn default_state_dir() -> PathBuf {
     PathBuf::from("state")
 }
@@ -181,7 +194,7 @@ impl HostConfig {
     /// Parses and checks config text.
     pub fn parse(text: &str) -> Result<HostConfig, ConfigError> {
         let config: HostConfig = toml::from_str(text)
-            .map_err(|e| ConfigError::Parse { path: PathBuf::from("(text)"), message: e.to_string() })?;
+            .map_err(|e| ConfigError::Parse { path: PathBuf::from("(text)"), message: parse_message(text, &e) })?;
         config.check()?;
         Ok(config)
     }
@@ -199,7 +212,8 @@ impl HostConfig {
             let valid = !t.name.is_empty()
                 && t.name.len() <= 64
                 && t.name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-                && !t.name.starts_with('.');
+                && !t.name.starts_with('.')
+                && !t.name.ends_with('.');
             if !valid {
                 return Err(ConfigError::Tenant {
                     tenant: t.name.clone(),
@@ -208,10 +222,12 @@ impl HostConfig {
                             .into(),
                 });
             }
-            if !names.insert(t.name.as_str()) {
+            // Compared without case: the name is a folder, and `Acme` and `acme` are one folder on
+            // a case-insensitive file system.
+            if !names.insert(t.name.to_ascii_lowercase()) {
                 return Err(ConfigError::Tenant {
                     tenant: t.name.clone(),
-                    message: "appears twice; tenant names must be unique".into(),
+                    message: "appears twice (names are compared without case); tenant names must be unique".into(),
                 });
             }
             self.limits
@@ -314,6 +330,19 @@ mod tests {
     }
 
     #[test]
+    fn a_syntax_error_never_quotes_the_line_with_an_inline_secret() {
+        for text in [
+            "[[tenant]]\nname = \"t\"\nsecrets = { client-secret = \"SUPERSECRET123\", other = 5 }",
+            "[[tenant]]\nname = \"t\"\nsecrets = { client-secret = \"SUPERSECRET123\"",
+            "[[tenant]]\nname = \"t\"\nsecrets = { client-secret = \"SUPERSECRET123\", client-secret = \"SUPERSECRET123\" }",
+        ] {
+            let e = HostConfig::parse(text).unwrap_err().to_string();
+            assert!(!e.contains("SUPERSECRET123"), "{e}");
+            assert!(e.starts_with("config file (text) is invalid: line 3, column "), "{e}");
+        }
+    }
+
+    #[test]
     fn backoff_grows_is_capped_and_jittered() {
         let p = RetryPolicy { base_delay_ms: 100, max_delay_ms: 1000, ..RetryPolicy::default() };
         for _ in 0..50 {
@@ -333,6 +362,8 @@ mod tests {
         let e = HostConfig::parse("[[tenant]]\nname = \"a/b\"").unwrap_err().to_string();
         assert!(e.starts_with("tenant `a/b`: name must be"), "{e}");
         let e = HostConfig::parse("[[tenant]]\nname = \"a\"\n[[tenant]]\nname = \"a\"").unwrap_err().to_string();
-        assert_eq!(e, "tenant `a`: appears twice; tenant names must be unique");
+        assert_eq!(e, "tenant `a`: appears twice (names are compared without case); tenant names must be unique");
+        let e = HostConfig::parse("[[tenant]]\nname = \"Acme\"\n[[tenant]]\nname = \"acme\"").unwrap_err().to_string();
+        assert_eq!(e, "tenant `acme`: appears twice (names are compared without case); tenant names must be unique");
     }
 }

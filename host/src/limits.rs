@@ -107,11 +107,19 @@ impl Limits {
                 ));
             }
         }
-        if self.memory_mib > 4096 {
-            return Err(format!(
-                "limits.memory_mib = {} is above 4096, the most a 32-bit wasm memory can use",
-                self.memory_mib
-            ));
+        let day = 86_400;
+        let maximums: [(&str, u64, u64, &str); 6] = [
+            ("memory_mib", self.memory_mib, 4096, "the most a 32-bit wasm memory can use"),
+            ("cpu_ms", self.cpu_ms, day * 1000, "one day"),
+            ("call_timeout_secs", self.call_timeout_secs, day, "one day"),
+            ("poll_timeout_secs", self.poll_timeout_secs, day, "one day"),
+            ("max_response_body_bytes", self.max_response_body_bytes, 4 << 30, "4 GiB"),
+            ("max_log_bytes", self.max_log_bytes, 1 << 30, "1 GiB"),
+        ];
+        for (name, value, max, why) in maximums {
+            if value > max {
+                return Err(format!("limits.{name} = {value} is above {max} ({why})"));
+            }
         }
         Ok(())
     }
@@ -240,6 +248,10 @@ mod tests {
         );
         assert_eq!(Limits::default().check(), Ok(()));
         assert!(Limits { memory_mib: 8192, ..Limits::default() }.check().unwrap_err().contains("4096"));
+        assert_eq!(
+            Limits { poll_timeout_secs: u64::MAX, ..Limits::default() }.check().unwrap_err(),
+            "limits.poll_timeout_secs = 18446744073709551615 is above 86400 (one day)"
+        );
     }
 
     #[test]

@@ -142,6 +142,9 @@ async fn run(config_path: PathBuf, once: bool) -> anyhow::Result<bool> {
     let connector = Arc::new(load_component(&runtime, Some(&config)).await?);
     let tenants =
         config.tenants.iter().map(|t| runtime.prepare(&connector, t).map(Arc::new)).collect::<Result<Vec<_>, _>>()?;
+    // Before the output is opened: opening repairs a torn last line, which must never race another host.
+    let checkpoints = CheckpointStore::new(&config.state_dir);
+    let _lock = checkpoints.lock().map_err(anyhow::Error::msg)?;
     let sink =
         Arc::new(RecordSink::open(&config.output).with_context(|| format!("cannot open output {}", config.output))?);
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
@@ -152,7 +155,6 @@ async fn run(config_path: PathBuf, once: bool) -> anyhow::Result<bool> {
         shutdown_signal().await;
         std::process::exit(130);
     });
-    let checkpoints = CheckpointStore::new(&config.state_dir);
     let poller =
         Arc::new(Poller::new(runtime, checkpoints, sink).with_retry(config.retry.clone()).with_shutdown(stop.clone()));
     loop {

@@ -50,6 +50,9 @@ pub enum PollError {
     /// The cursor could not be saved (records were written; they may be re-emitted next poll).
     #[error("saving the cursor failed: {0}")]
     Checkpoint(std::io::Error),
+    /// The stored cursor could not be read (nothing was fetched).
+    #[error("reading the cursor failed: {0}")]
+    CheckpointRead(std::io::Error),
     /// The connector produced a record the host cannot serialise.
     #[error("{0}")]
     Record(String),
@@ -71,15 +74,24 @@ impl PollError {
             PollError::Sandbox(e) => e.kind(),
             PollError::Timeout(_) => "timeout",
             PollError::Output(_) => "output",
-            PollError::Checkpoint(_) => "checkpoint",
+            PollError::Checkpoint(_) | PollError::CheckpointRead(_) => "checkpoint",
             PollError::Record(_) => "record",
         }
     }
 }
 
-/// `e` with the tenant's secrets scrubbed from every message the component wrote.
+/// `e` with the tenant's secrets scrubbed from every message the component wrote, and control
+/// characters escaped: the text often quotes a server's body, which must not be able to forge
+/// summary lines or send terminal escapes to an operator's screen.
 pub fn redact_error(e: ConnectorError, r: &Redactor) -> ConnectorError {
-    let f = |s: String| r.redact(&s).into_owned();
+    let f = |s: String| {
+        let s = r.redact(&s);
+        if s.chars().any(char::is_control) {
+            s.chars().map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() }).collect()
+        } else {
+            s.into_owned()
+        }
+    };
     match e {
         ConnectorError::Config(mut c) => {
             c.message = f(c.message);
@@ -343,7 +355,7 @@ impl Poller {
         let mut cursor = match self.checkpoints.load(&tenant.name, kind.name()) {
             Ok(c) => c,
             Err(e) => {
-                report.error = Some(PollError::Checkpoint(e));
+                report.error = Some(PollError::CheckpointRead(e));
                 return None;
             }
         };
@@ -492,6 +504,22 @@ impl Health {
                 }
                 self.last_error = Some(HealthError::from_poll(e, &at));
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secret::Secret;
+
+    #[test]
+    fn connector_messages_lose_secrets_and_control_characters() {
+        let r = Redactor::new([&Secret::new("hunter2-secret")]);
+        let e = ConnectorError::Transient("HTTP 500: hunter2-secret\nt1 9 9 0.0s ok\u{1b}[2J".into());
+        match redact_error(e, &r) {
+            ConnectorError::Transient(m) => assert_eq!(m, "HTTP 500: ***\\nt1 9 9 0.0s ok\\u{1b}[2J"),
+            other => panic!("{other:?}"),
         }
     }
 }

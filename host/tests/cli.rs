@@ -145,3 +145,26 @@ async fn config_mistakes_are_named_with_the_fix() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("unknown field `concurency`"), "{}", text(&out.stderr));
 }
+
+#[tokio::test]
+async fn a_state_dir_that_cannot_be_written_or_is_in_use_stops_before_any_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_emulator, config) = setup(dir.path()).await;
+    let secret = demo::client_secret(0);
+    // `state` is a plain file: no cursor could ever be saved, so every page would be re-emitted.
+    std::fs::write(dir.path().join("state"), "not a folder").unwrap();
+    let out = host(&["run", "--config", config.to_str().unwrap(), "--once"], &[("GOOD_SECRET", &secret)]).await;
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("state_dir ") && stderr.contains("cannot be created"), "{stderr}");
+    assert!(!dir.path().join("records.ndjson").exists(), "no record was written");
+    // Another process holds the lock: refused the same way.
+    std::fs::remove_file(dir.path().join("state")).unwrap();
+    let held = connector_host::checkpoint::CheckpointStore::new(dir.path().join("state")).lock().unwrap();
+    let out = host(&["run", "--config", config.to_str().unwrap(), "--once"], &[("GOOD_SECRET", &secret)]).await;
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("another connector-host is already running with state_dir"), "{stderr}");
+    assert!(!dir.path().join("records.ndjson").exists());
+    drop(held);
+}

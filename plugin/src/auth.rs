@@ -125,7 +125,8 @@ pub fn parse_token_response(resp: &Response, settings: &Settings, now: u64) -> R
                 format!("the token endpoint issued a `{kind}` token, not a Bearer token"),
             ));
         }
-        let expires_in = expires_in_seconds(body.expires_in.as_ref())?;
+        // Entra issues tokens for 1–24 h; a larger value is a broken proxy and must not overflow.
+        let expires_in = expires_in_seconds(body.expires_in.as_ref())?.min(MAX_TOKEN_LIFETIME_SECS);
         let margin = MAX_REFRESH_MARGIN_SECS.min(expires_in / 10);
         let claims = decode_claims(&access);
         return Ok(Token {
@@ -159,6 +160,9 @@ pub fn parse_token_response(resp: &Response, settings: &Settings, now: u64) -> R
     }
     Err(explain_entra_error(&err, settings))
 }
+
+/// Longest token lifetime believed (one day).
+const MAX_TOKEN_LIFETIME_SECS: u64 = 86_400;
 
 /// `expires_in` arrives as a number (v2 endpoint) or a numeric string (v1 and some proxies).
 fn expires_in_seconds(value: Option<&serde_json::Value>) -> Result<u64, ConnectorError> {
@@ -312,6 +316,17 @@ mod tests {
         )
         .unwrap();
         assert_eq!(t.refresh_at, 54);
+    }
+
+    #[test]
+    fn an_absurd_lifetime_is_capped_at_a_day_instead_of_overflowing() {
+        let t = parse_token_response(
+            &resp(200, r#"{"token_type":"Bearer","expires_in":18446744073709551615,"access_token":"abc"}"#),
+            &settings(),
+            1000,
+        )
+        .unwrap();
+        assert_eq!((t.expires_at, t.refresh_at), (87_400, 87_100));
     }
 
     #[test]
