@@ -312,7 +312,9 @@ impl Poller {
                 }
             }
         };
-        if tokio::time::timeout(Duration::from_secs(limit), run).await.is_err() {
+        // The backstop: a page in flight may finish (at most one call's limit) after the deadline.
+        let backstop = Duration::from_secs(limit + tenant.limits.call_timeout_secs);
+        if tokio::time::timeout(backstop, run).await.is_err() {
             report.error = Some(PollError::Timeout(limit));
         }
         report.elapsed = started.elapsed();
@@ -362,6 +364,11 @@ impl Poller {
         let mut attempt = 0u32;
         loop {
             if self.stopping() {
+                return degraded;
+            }
+            // Checked at page boundaries, so the pages already written are counted and the cursor is consistent.
+            if Instant::now() >= deadline {
+                report.error = Some(PollError::Timeout(tenant.limits.poll_timeout_secs));
                 return degraded;
             }
             let request = FetchRequest { cursor: cursor.clone(), page_size: None, attempt };

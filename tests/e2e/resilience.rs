@@ -371,3 +371,25 @@ async fn one_failing_tenant_never_stops_the_others() {
     assert_eq!(sorted(w.records("alert")), expected(&good.alerts));
     assert!(w.cursor("broken", "incidents").is_none() && w.cursor("unknown", "incidents").is_none());
 }
+
+#[tokio::test]
+async fn a_poll_past_its_deadline_stops_at_a_page_boundary_with_its_counts_and_resumes() {
+    let w = World::new().await;
+    let data = demo::generate_tenant(23, 120, chrono::Utc::now());
+    w.emulator.add_tenant(data.clone());
+    for _ in 0..3 {
+        w.emulator.push_fault(Fault::delay(Route::Incidents, Duration::from_millis(700)));
+    }
+    let mut config = tenant("deadline", &data, &w.emulator, &[]);
+    config.limits = toml::from_str("poll_timeout_secs = 1").unwrap();
+    let t = w.prepare(&config);
+    let r = w.poll(std::slice::from_ref(&t)).await;
+    assert!(matches!(r[0].incidents.error, Some(PollError::Timeout(1))), "{:?}", r[0]);
+    let written = w.records("incident");
+    assert_eq!(r[0].incidents.records, written.len(), "the report counts what was written");
+    assert_eq!(written.len(), r[0].incidents.pages * 50);
+    assert!(r[0].incidents.pages < 3, "stopped before the last page");
+    let r = w.poll(&[t]).await;
+    assert!(r[0].ok(), "{:?}", r[0]);
+    assert_eq!(sorted(w.records("incident")), expected(&data.incidents), "each exactly once after resuming");
+}
