@@ -115,24 +115,6 @@ struct SandboxSpec<'a> {
     redactor: Arc<Redactor>,
 }
 
-struct Probe {
-    name: Arc<str>,
-    limits: Limits,
-}
-
-impl Probe {
-    fn sandbox(&self) -> SandboxSpec<'_> {
-        SandboxSpec {
-            name: self.name.clone(),
-            values: None,
-            policy: Arc::default(),
-            denied: Arc::default(),
-            limits: self.limits.clone(),
-            redactor: Arc::default(),
-        }
-    }
-}
-
 impl PreparedTenant {
     fn sandbox(&self) -> SandboxSpec<'_> {
         SandboxSpec {
@@ -183,8 +165,16 @@ impl Runtime {
         let component = Component::new(&self.engine, wasm).map_err(|e| SandboxError::Load(format!("{e:#}")))?;
         let instance_pre = self.linker.instantiate_pre(&component).map_err(|e| SandboxError::Load(format!("{e:#}")))?;
         let pre = ConnectorPluginPre::new(instance_pre).map_err(|e| SandboxError::Load(format!("{e:#}")))?;
-        let probe = Probe { name: Arc::from("(describe)"), limits: self.limits.clone() };
-        let mut session = self.session_with(&pre, &probe.sandbox()).await?;
+        // No settings, no reachable origin: `describe` needs neither.
+        let probe = SandboxSpec {
+            name: Arc::from("(describe)"),
+            values: None,
+            policy: Arc::default(),
+            denied: Arc::default(),
+            limits: self.limits.clone(),
+            redactor: Arc::default(),
+        };
+        let mut session = self.session_with(&pre, &probe).await?;
         let info = session.describe().await?;
         Ok(LoadedConnector { pre, info })
     }
