@@ -220,8 +220,48 @@ fn user_name(account: Option<&Value>) -> Option<String> {
     })
 }
 
+/// JSON text with lone UTF-16 surrogate escapes (`\ud800` without its pair) replaced by `\ufffd`.
+/// No Rust string can hold a lone surrogate, so one such character in a free-text field (a
+/// title typed in a portal) would otherwise fail the record, and with it the page, forever.
+pub fn repair_lone_surrogates(text: &str) -> std::borrow::Cow<'_, str> {
+    let b = text.as_bytes();
+    let hex = |at: usize| -> Option<u16> {
+        let h = b.get(at..at + 4)?;
+        h.iter().all(u8::is_ascii_hexdigit).then(|| u16::from_str_radix(std::str::from_utf8(h).ok()?, 16).ok())?
+    };
+    let is_high = |u: u16| (0xD800..0xDC00).contains(&u);
+    let is_low = |u: u16| (0xDC00..0xE000).contains(&u);
+    let mut out = String::new();
+    let (mut i, mut copied) = (0, 0);
+    while i + 1 < b.len() {
+        if b[i] != b'\\' {
+            i += 1;
+            continue;
+        }
+        match (b[i + 1], hex(i + 2)) {
+            (b'u', Some(u)) if is_high(u) && b.get(i + 6..i + 8) == Some(b"\\u") && hex(i + 8).is_some_and(is_low) => {
+                i += 12; // a proper pair
+            }
+            (b'u', Some(u)) if is_high(u) || is_low(u) => {
+                out.push_str(&text[copied..i]);
+                out.push_str("\\ufffd");
+                i += 6;
+                copied = i;
+            }
+            (b'u', Some(_)) => i += 6,
+            _ => i += 2, // any other escape, including `\\`
+        }
+    }
+    if copied == 0 {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    out.push_str(&text[copied..]);
+    std::borrow::Cow::Owned(out)
+}
+
 /// Normalises one incident from its raw JSON text.
 pub fn incident_from_raw(raw: &str) -> Result<Incident, ConnectorError> {
+    let raw = &*repair_lone_surrogates(raw);
     let g: GraphIncident = serde_json::from_str(raw)
         .map_err(|e| ConnectorError::invalid(0, format!("an incident is not a JSON object: {e}")))?;
     let id = g.id.filter(|s| !s.is_empty()).ok_or_else(|| ConnectorError::invalid(0, "an incident has no `id`"))?;
@@ -267,6 +307,7 @@ pub fn incident_from_raw(raw: &str) -> Result<Incident, ConnectorError> {
 
 /// Normalises one alert from its raw JSON text.
 pub fn alert_from_raw(raw: &str) -> Result<Alert, ConnectorError> {
+    let raw = &*repair_lone_surrogates(raw);
     let g: GraphAlert = serde_json::from_str(raw)
         .map_err(|e| ConnectorError::invalid(0, format!("an alert is not a JSON object: {e}")))?;
     let id = g.id.filter(|s| !s.is_empty()).ok_or_else(|| ConnectorError::invalid(0, "an alert has no `id`"))?;
@@ -301,4 +342,30 @@ pub fn alert_from_raw(raw: &str) -> Result<Alert, ConnectorError> {
         raw: raw.to_string(),
         id,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lone_surrogates_become_replacement_characters_and_pairs_stay() {
+        assert_eq!(repair_lone_surrogates(r#"{"t":"a\ud800b"}"#), r#"{"t":"a\ufffdb"}"#);
+        assert_eq!(repair_lone_surrogates(r#"{"t":"\udc00\ud800"}"#), r#"{"t":"\ufffd\ufffd"}"#);
+        assert_eq!(repair_lone_surrogates(r#"{"t":"\ud83d\ude00 ok"}"#), r#"{"t":"\ud83d\ude00 ok"}"#);
+        assert_eq!(repair_lone_surrogates(r#"{"t":"\\ud800 is text"}"#), r#"{"t":"\\ud800 is text"}"#);
+        assert_eq!(repair_lone_surrogates(r#"{"t":"\u00e9\ud800"}"#), r#"{"t":"\u00e9\ufffd"}"#);
+        assert!(matches!(repair_lone_surrogates("{}"), std::borrow::Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn an_incident_with_a_lone_surrogate_in_its_title_is_kept() {
+        let raw = r#"{"id":"7","displayName":"Bad \ud800 title","severity":"high","status":"active","createdDateTime":"2026-12-03T10:00:00Z","lastUpdateDateTime":"2026-12-03T10:00:00Z"}"#;
+        let i = incident_from_raw(raw).unwrap();
+        assert_eq!(i.title, "Bad \u{fffd} title");
+        assert_eq!((i.id.as_str(), i.score), ("7", 70));
+        assert!(i.raw.contains(r"Bad \ufffd title"), "{}", i.raw);
+        let raw = r#"{"id":"a1","title":"x\udfff","lastUpdateDateTime":"2026-12-03T10:00:00Z"}"#;
+        assert_eq!(alert_from_raw(raw).unwrap().title, "x\u{fffd}");
+    }
 }

@@ -88,3 +88,21 @@ async fn odd_records_are_all_kept_with_exact_fields() {
     let c = w.cursor_json("odd", "incidents");
     assert_eq!(c["watermark"], "2026-12-01T09:50:00.1234567Z");
 }
+
+#[tokio::test]
+async fn a_lone_surrogate_in_a_title_does_not_stall_the_stream() {
+    let w = World::new().await;
+    let data = TenantData::new("9a0e3c55-9f1f-4f0e-8d5e-0000000000de", "00000000-0000-4000-8000-0000000000de", "s");
+    w.emulator.add_tenant(data.clone());
+    let page = r#"{"value":[{"id":"6001","displayName":"Typed in a portal \ud800 here","severity":"low","status":"active",
+      "createdDateTime":"2026-12-01T10:00:00Z","lastUpdateDateTime":"2026-12-01T10:00:00Z","alerts":[]}]}"#;
+    w.emulator.push_fault(Fault::body(Route::Incidents, page));
+    let t = w.prepare(&tenant("surrogate", &data, &w.emulator, &[("backfill", "2026-11-01T00:00:00Z")]));
+    let r = w.poll(&[t]).await;
+    assert!(r[0].ok(), "{:?}", r[0]);
+    let lines = w.lines();
+    let rec = lines.iter().find(|l| l["id"] == "6001").expect("the record was written");
+    assert_eq!(rec["title"], "Typed in a portal \u{fffd} here");
+    assert_eq!(rec["raw"]["displayName"], "Typed in a portal \u{fffd} here");
+    assert_eq!(rec["score"], 10);
+}
