@@ -13,6 +13,11 @@ wasmtime::component::bindgen!({
     },
 });
 
+/// The connector interface this host serves, with its WIT package version.
+pub const WORLD_INTERFACE: &str = "redcarbon:connector/connector";
+/// The WIT package versions this host can run (one bindings module each).
+pub const SUPPORTED_VERSIONS: &[&str] = &["0.1.0"];
+
 pub use redcarbon::connector::types::{
     Alert, AlertPage, AuthInfo, ConnectorError, ConnectorInfo, EvidenceSummary, FetchRequest, Incident, IncidentPage,
     Timestamp,

@@ -41,6 +41,16 @@ pub enum SandboxError {
         /// `scheme://host:port` of each refused request.
         targets: Vec<String>,
     },
+    /// The component targets a WIT world version this host does not serve.
+    #[error("the component exports {found}, but this host serves {interface}@{supported}; rebuild it against wit/ of this host")]
+    Incompatible {
+        /// What the component exports (`redcarbon:connector/connector@X`), or `nothing of redcarbon:connector`.
+        found: String,
+        /// The interface this host serves.
+        interface: String,
+        /// The versions this host serves, comma-separated.
+        supported: String,
+    },
     /// An earlier limit ended this sandbox; it takes no more calls.
     #[error("the sandbox was stopped by an earlier limit and takes no more calls")]
     Stopped,
@@ -51,6 +61,7 @@ impl SandboxError {
     pub fn kind(&self) -> &'static str {
         match self {
             SandboxError::Load(_) => "load",
+            SandboxError::Incompatible { .. } => "incompatible",
             SandboxError::Trap { .. } => "trap",
             SandboxError::Limit(l) => l.kind(),
             SandboxError::EgressDenied { .. } => "egress-denied",
@@ -64,6 +75,33 @@ pub struct LoadedConnector {
     pre: ConnectorPluginPre<TenantState>,
     /// The connector's `describe` answer.
     pub info: bindings::ConnectorInfo,
+    /// `sha256:<hex>` of the component's bytes: its identity.
+    pub digest: String,
+}
+
+impl LoadedConnector {
+    /// `version (sha256:abcdef012345)`, for logs and listings.
+    pub fn label(&self) -> String {
+        format!("{} ({})", self.info.version, short_digest(&self.digest))
+    }
+}
+
+/// `sha256:` and the first 12 hex digits.
+pub fn short_digest(digest: &str) -> &str {
+    digest.get(..19).unwrap_or(digest)
+}
+
+/// The binary header of a WebAssembly component (magic, then version 0x0d, layer 1).
+fn is_component_binary(bytes: &[u8]) -> bool {
+    bytes.starts_with(b"\0asm\x0d\0\x01\0")
+}
+
+/// `sha256:<hex>` of `bytes`.
+pub fn digest_of(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    let hash = sha2::Sha256::digest(bytes);
+    let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
+    format!("sha256:{hex}")
 }
 
 /// Engine + linker shared by every tenant; one per process.
@@ -72,6 +110,7 @@ pub struct Runtime {
     linker: Linker<TenantState>,
     limits: Limits,
     memory: Arc<MemoryGauge>,
+    cache_dir: Option<std::path::PathBuf>,
 }
 
 /// A tenant's settings checked against what the connector reads, its egress policy and limits.
@@ -147,7 +186,65 @@ impl Runtime {
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
         wasmtime_wasi_config::add_to_linker(&mut linker, |s: &mut TenantState| WasiConfig::from(&s.config))?;
-        Ok(Runtime { engine, linker, limits, memory: Arc::default() })
+        Ok(Runtime { engine, linker, limits, memory: Arc::default(), cache_dir: None })
+    }
+
+    /// Keeps compiled components in `dir` by digest, so a restart does not compile them again.
+    pub fn with_cache_dir(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
+        self.cache_dir = Some(dir.into());
+        self
+    }
+
+    /// The compiled form of `wasm`: from the cache when it holds this digest for this engine,
+    /// else compiled (and stored). A cache entry that does not load is compiled again.
+    fn compile(&self, wasm: &[u8], digest: &str) -> Result<Component, SandboxError> {
+        let load_err = |e: wasmtime::Error| SandboxError::Load(format!("{e:#}"));
+        let Some(dir) = &self.cache_dir else {
+            return Component::new(&self.engine, wasm).map_err(load_err);
+        };
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        self.engine.precompile_compatibility_hash().hash(&mut h);
+        let hex = digest.trim_start_matches("sha256:");
+        let path = dir.join(format!("{hex}-{:016x}.cwasm", h.finish()));
+        if path.exists() {
+            // SAFETY: the file was written by `precompile_component` of an engine with this
+            // compatibility hash, in a directory only this host writes; wasmtime re-checks the header.
+            match unsafe { Component::deserialize_file(&self.engine, &path) } {
+                Ok(c) => return Ok(c),
+                Err(e) => tracing::warn!(path = %path.display(), error = %e, "compile cache entry unusable; compiling again"),
+            }
+        }
+        let bytes = self.engine.precompile_component(wasm).map_err(load_err)?;
+        let stored = std::fs::create_dir_all(dir).and_then(|_| {
+            let tmp = tempfile::NamedTempFile::new_in(dir)?;
+            std::fs::write(tmp.path(), &bytes)?;
+            tmp.persist(&path).map(|_| ()).map_err(|e| e.error)
+        });
+        if let Err(e) = stored {
+            tracing::warn!(dir = %dir.display(), error = %e, "cannot write the compile cache; continuing without it");
+        }
+        // SAFETY: `bytes` was produced just now by this engine's `precompile_component`.
+        unsafe { Component::deserialize(&self.engine, &bytes) }.map_err(load_err)
+    }
+
+    /// Refuses a component whose connector interface is not one this host serves, naming both versions.
+    fn check_world(&self, component: &Component) -> Result<(), SandboxError> {
+        let ty = component.component_type();
+        let prefix = format!("{}@", bindings::WORLD_INTERFACE);
+        let found: Vec<String> =
+            ty.exports(&self.engine).map(|(name, _)| name.to_string()).filter(|n| n.starts_with("redcarbon:")).collect();
+        let ok = found.iter().any(|n| {
+            n.strip_prefix(&prefix).is_some_and(|v| bindings::SUPPORTED_VERSIONS.contains(&v))
+        });
+        if ok {
+            return Ok(());
+        }
+        Err(SandboxError::Incompatible {
+            found: if found.is_empty() { "nothing of redcarbon:connector".into() } else { found.join(", ") },
+            interface: bindings::WORLD_INTERFACE.into(),
+            supported: bindings::SUPPORTED_VERSIONS.join(", "),
+        })
     }
 
     /// The global limits (a tenant may override them).
@@ -162,7 +259,13 @@ impl Runtime {
 
     /// Compiles a component, links it, and asks it to describe itself.
     pub async fn load(&self, wasm: &[u8]) -> Result<LoadedConnector, SandboxError> {
-        let component = Component::new(&self.engine, wasm).map_err(|e| SandboxError::Load(format!("{e:#}")))?;
+        if !is_component_binary(wasm) {
+            let what = if wasm.starts_with(b"\0asm") { "a core wasm module, not a component" } else { "not WebAssembly" };
+            return Err(SandboxError::Load(format!("the file is {what} (build it with --target wasm32-wasip2)")));
+        }
+        let digest = digest_of(wasm);
+        let component = self.compile(wasm, &digest)?;
+        self.check_world(&component)?;
         let instance_pre = self.linker.instantiate_pre(&component).map_err(|e| SandboxError::Load(format!("{e:#}")))?;
         let pre = ConnectorPluginPre::new(instance_pre).map_err(|e| SandboxError::Load(format!("{e:#}")))?;
         // No settings, no reachable origin: `describe` needs neither.
@@ -176,7 +279,7 @@ impl Runtime {
         };
         let mut session = self.session_with(&pre, &probe).await?;
         let info = session.describe().await?;
-        Ok(LoadedConnector { pre, info })
+        Ok(LoadedConnector { pre, info, digest })
     }
 
     /// Checks a tenant's settings against the connector's keys and derives its egress policy.
