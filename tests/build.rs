@@ -5,8 +5,16 @@
 use std::path::PathBuf;
 
 /// Every behaviour (a cargo feature of the hostile crate); each becomes `hostile-<name>.wasm`.
-const BEHAVIOURS: &[&str] =
-    &["memory-bomb", "infinite-loop", "panic", "egress", "config-snoop", "stdout-flood", "request-flood"];
+const BEHAVIOURS: &[&str] = &[
+    "memory-bomb",
+    "infinite-loop",
+    "panic",
+    "egress",
+    "config-snoop",
+    "stdout-flood",
+    "request-flood",
+    "future-world",
+];
 
 fn main() {
     let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
@@ -29,4 +37,27 @@ fn main() {
             .unwrap_or_else(|e| panic!("copying {}: {e}", built.display()));
     }
     println!("cargo:rustc-env=HOSTILE_GUESTS_DIR={}", out.display());
+    build_versions(&manifest.parent().unwrap().to_path_buf());
+}
+
+/// Two builds of the real Defender connector that differ only in the version they report (and so
+/// stamp on every record): the hot-swap tests swap between them.
+const VERSIONS: &[&str] = &["0.1.0-swap-a", "0.1.0-swap-b"];
+
+fn build_versions(root: &std::path::Path) {
+    for watched in ["plugin/src", "plugin/Cargo.toml"] {
+        println!("cargo:rerun-if-changed={}", root.join(watched).display());
+    }
+    let target_dir = guest_build::workspace_target_dir().join("guests-versions");
+    let out = target_dir.join("components");
+    std::fs::create_dir_all(&out).unwrap();
+    for version in VERSIONS {
+        let mut cmd = guest_build::cargo_build(root, &target_dir);
+        cmd.args(["-p", "defender-connector", "--release"]).env("CONNECTOR_VERSION", version);
+        guest_build::run(cmd, &format!("the Defender connector stamped {version}"));
+        let built = target_dir.join("wasm32-wasip2/release/defender_connector.wasm");
+        std::fs::copy(&built, out.join(format!("defender-{version}.wasm")))
+            .unwrap_or_else(|e| panic!("copying {}: {e}", built.display()));
+    }
+    println!("cargo:rustc-env=VERSIONED_GUESTS_DIR={}", out.display());
 }

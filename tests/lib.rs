@@ -58,6 +58,12 @@ pub struct World {
     poller: Arc<Poller>,
 }
 
+/// The Defender connector built with the version string `version` (`0.1.0-swap-a` or `-b`).
+pub fn versioned_wasm(version: &str) -> Vec<u8> {
+    let path = PathBuf::from(env!("VERSIONED_GUESTS_DIR")).join(format!("defender-{version}.wasm"));
+    std::fs::read(&path).unwrap_or_else(|e| panic!("versioned component {}: {e}", path.display()))
+}
+
 /// A test-only hostile component (tests/guests/hostile) by behaviour, e.g. `memory-bomb`.
 pub fn hostile_wasm(behaviour: &str) -> Vec<u8> {
     let path = PathBuf::from(env!("HOSTILE_GUESTS_DIR")).join(format!("hostile-{behaviour}.wasm"));
@@ -102,6 +108,15 @@ impl World {
                 .with_retry(RetryPolicy { base_delay_ms: 20, max_delay_ms: 200, ..RetryPolicy::default() }),
         );
         World { emulator, dir, runtime, connector, poller }
+    }
+
+    /// A fleet over this world's runtime and output, serving `initial` first.
+    pub fn fleet(
+        &self,
+        initial: Arc<LoadedConnector>,
+        policy: connector_host::registry::RolloutPolicy,
+    ) -> connector_host::fleet::Fleet {
+        connector_host::fleet::Fleet::new(self.runtime.clone(), initial, self.poller.clone(), policy)
     }
 
     /// Checks a tenant config against the connector.

@@ -33,6 +33,15 @@ pub struct HostConfig {
     /// Retries of throttled and transient failures.
     #[serde(default)]
     pub retry: RetryPolicy,
+    /// A folder watched for new connector versions (`*.wasm`), relative to the config file.
+    #[serde(default)]
+    pub components_dir: Option<PathBuf>,
+    /// Compiled components by digest, so a restart does not compile again (default `<state_dir>/cache`).
+    #[serde(default)]
+    pub cache_dir: Option<PathBuf>,
+    /// How new versions reach tenants: canary tenants first, then everyone.
+    #[serde(default)]
+    pub rollout: crate::registry::RolloutPolicy,
     /// The tenants.
     #[serde(default, rename = "tenant")]
     pub tenants: Vec<TenantConfig>,
@@ -89,6 +98,9 @@ pub struct TenantConfig {
     /// This tenant's sandbox limits that differ from the global `[limits]`.
     #[serde(default)]
     pub limits: LimitsOverride,
+    /// Pin this tenant to a connector version: its version string or a digest prefix (`sha256:…`).
+    #[serde(default)]
+    pub connector_version: Option<String>,
 }
 
 /// Where a secret's value comes from.
@@ -185,6 +197,9 @@ impl HostConfig {
             config.component = Some(base.join(c));
         }
         config.state_dir = base.join(&config.state_dir);
+        config.components_dir = config.components_dir.map(|d| base.join(d));
+        config.cache_dir =
+            Some(config.cache_dir.map(|d| base.join(d)).unwrap_or_else(|| config.state_dir.join("cache")));
         if config.output != "-" {
             config.output = base.join(&config.output).to_string_lossy().into_owned();
         }

@@ -33,6 +33,7 @@ pub fn emulated_tenant(name: &str, data: &graph_emulator::TenantData, base: &str
         ]),
         secrets: BTreeMap::from([("client-secret".to_string(), SecretSource::Inline(data.client_secret.clone()))]),
         limits: Default::default(),
+        connector_version: None,
     }
 }
 

@@ -89,6 +89,11 @@ impl EgressPolicy {
     pub fn origins(&self) -> impl Iterator<Item = &Origin> {
         self.allowed.iter()
     }
+
+    /// Whether every origin of this policy is also allowed by `other`.
+    pub fn is_within(&self, other: &EgressPolicy) -> bool {
+        self.allowed.is_subset(&other.allowed)
+    }
 }
 
 /// `wasi:http` hooks for one tenant's sandbox: enforces the egress policy and the per-call request,

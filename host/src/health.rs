@@ -28,6 +28,8 @@ pub struct Health {
     pub sandbox_failures: u32,
     /// The most recent error.
     pub last_error: Option<HealthError>,
+    /// The connector version that ran the latest poll.
+    pub connector: Option<String>,
 }
 
 /// An error as remembered in health.

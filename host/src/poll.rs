@@ -56,6 +56,9 @@ pub enum PollError {
     /// The connector produced a record the host cannot serialise.
     #[error("{0}")]
     Record(String),
+    /// The tenant's config does not fit the connector version chosen for it.
+    #[error("configuration: {0}")]
+    Config(String),
 }
 
 impl PollError {
@@ -76,6 +79,7 @@ impl PollError {
             PollError::Output(_) => "output",
             PollError::Checkpoint(_) | PollError::CheckpointRead(_) => "checkpoint",
             PollError::Record(_) => "record",
+            PollError::Config(_) => "config",
         }
     }
 }
@@ -173,6 +177,8 @@ pub struct TenantReport {
     pub interrupted: bool,
     /// Wall time.
     pub elapsed: Duration,
+    /// The connector version that ran this poll (`version (sha256:…)`); empty if none ran.
+    pub connector: String,
 }
 
 impl TenantReport {
@@ -185,7 +191,15 @@ impl TenantReport {
             degraded: None,
             interrupted: false,
             elapsed: Duration::ZERO,
+            connector: String::new(),
         }
+    }
+
+    /// A tenant that could not be polled at all (its config does not fit any loaded version).
+    pub fn not_polled(tenant: &str, error: PollError) -> Self {
+        let mut r = TenantReport::new(tenant);
+        r.error = Some(error);
+        r
     }
 
     /// True when nothing failed.
@@ -283,6 +297,7 @@ impl Poller {
         let limit = tenant.limits.poll_timeout_secs;
         let deadline = started + Duration::from_secs(limit);
         let mut report = TenantReport::new(&tenant.name);
+        report.connector = tenant.connector.label();
         let run = async {
             let mut session = match self.runtime.session(tenant).await {
                 Ok(s) => s,
@@ -498,6 +513,9 @@ impl Health {
             .and_then(|n| chrono::DateTime::parse_from_rfc3339(n).ok())
             .map(|n| (now - n.with_timezone(&chrono::Utc)).num_seconds());
         self.degraded = report.degraded.clone();
+        if !report.connector.is_empty() {
+            self.connector = Some(report.connector.clone());
+        }
         match report.first_error() {
             None if !report.interrupted => {
                 self.last_success = Some(at);

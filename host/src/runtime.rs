@@ -42,7 +42,9 @@ pub enum SandboxError {
         targets: Vec<String>,
     },
     /// The component targets a WIT world version this host does not serve.
-    #[error("the component exports {found}, but this host serves {interface}@{supported}; rebuild it against wit/ of this host")]
+    #[error(
+        "the component exports {found}, but this host serves {interface}@{supported}; rebuild it against wit/ of this host"
+    )]
     Incompatible {
         /// What the component exports (`redcarbon:connector/connector@X`), or `nothing of redcarbon:connector`.
         found: String,
@@ -212,7 +214,9 @@ impl Runtime {
             // compatibility hash, in a directory only this host writes; wasmtime re-checks the header.
             match unsafe { Component::deserialize_file(&self.engine, &path) } {
                 Ok(c) => return Ok(c),
-                Err(e) => tracing::warn!(path = %path.display(), error = %e, "compile cache entry unusable; compiling again"),
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), error = %e, "compile cache entry unusable; compiling again")
+                }
             }
         }
         let bytes = self.engine.precompile_component(wasm).map_err(load_err)?;
@@ -232,11 +236,13 @@ impl Runtime {
     fn check_world(&self, component: &Component) -> Result<(), SandboxError> {
         let ty = component.component_type();
         let prefix = format!("{}@", bindings::WORLD_INTERFACE);
-        let found: Vec<String> =
-            ty.exports(&self.engine).map(|(name, _)| name.to_string()).filter(|n| n.starts_with("redcarbon:")).collect();
-        let ok = found.iter().any(|n| {
-            n.strip_prefix(&prefix).is_some_and(|v| bindings::SUPPORTED_VERSIONS.contains(&v))
-        });
+        let found: Vec<String> = ty
+            .exports(&self.engine)
+            .map(|(name, _)| name.to_string())
+            .filter(|n| n.starts_with("redcarbon:"))
+            .collect();
+        let ok =
+            found.iter().any(|n| n.strip_prefix(&prefix).is_some_and(|v| bindings::SUPPORTED_VERSIONS.contains(&v)));
         if ok {
             return Ok(());
         }
@@ -260,7 +266,8 @@ impl Runtime {
     /// Compiles a component, links it, and asks it to describe itself.
     pub async fn load(&self, wasm: &[u8]) -> Result<LoadedConnector, SandboxError> {
         if !is_component_binary(wasm) {
-            let what = if wasm.starts_with(b"\0asm") { "a core wasm module, not a component" } else { "not WebAssembly" };
+            let what =
+                if wasm.starts_with(b"\0asm") { "a core wasm module, not a component" } else { "not WebAssembly" };
             return Err(SandboxError::Load(format!("the file is {what} (build it with --target wasm32-wasip2)")));
         }
         let digest = digest_of(wasm);

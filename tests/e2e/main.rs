@@ -7,3 +7,4 @@ mod ingest;
 mod odd_data;
 mod resilience;
 mod sandbox;
+mod swap;

@@ -1,0 +1,205 @@
+//! A running host's tenants and connector versions. Each cycle resolves every tenant's version
+//! from the registry (pin, canary, rollback), prepares the tenant from the *current* config (so
+//! added, removed and re-keyed tenants take effect on the next poll), polls, and feeds each
+//! outcome back to the rollout. New versions are loaded from files, validated, and offered.
+
+use crate::config::TenantConfig;
+use crate::poll::{PollError, Poller, TenantReport};
+use crate::registry::{ConnectorRegistry, Event, Outcome};
+use crate::runtime::{LoadedConnector, PreparedTenant, Runtime, SandboxError, short_digest};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+/// Runtime, versions and poller of one host process.
+pub struct Fleet {
+    /// The engine.
+    pub runtime: Arc<Runtime>,
+    /// The loaded versions and who runs which.
+    pub registry: ConnectorRegistry<LoadedConnector>,
+    poller: Arc<Poller>,
+    /// Files already loaded or refused, by path and modification time, so a scan reloads only changes.
+    seen_files: Mutex<BTreeMap<PathBuf, std::time::SystemTime>>,
+    /// Where `versions.json` (which tenant runs which version, and why) is written; none: not written.
+    listing: Option<PathBuf>,
+}
+
+/// One tenant's line in `versions.json`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TenantVersion {
+    /// Tenant name.
+    pub tenant: String,
+    /// Connector version that ran its latest poll.
+    pub version: String,
+    /// Its digest.
+    pub digest: String,
+    /// Why it runs this one when it is not the stable version (pin, canary, rollback), if so.
+    pub note: Option<String>,
+}
+
+impl Fleet {
+    /// A fleet serving `initial` to every tenant.
+    pub fn new(
+        runtime: Arc<Runtime>,
+        initial: Arc<LoadedConnector>,
+        poller: Arc<Poller>,
+        policy: crate::registry::RolloutPolicy,
+    ) -> Self {
+        let registry = ConnectorRegistry::new(initial, policy);
+        Fleet { runtime, registry, poller, seen_files: Mutex::default(), listing: None }
+    }
+
+    /// Writes `<dir>/versions.json` after every cycle.
+    pub fn with_listing(mut self, dir: &Path) -> Self {
+        self.listing = Some(dir.join("versions.json"));
+        self
+    }
+
+    /// Loads and validates a component file and offers it; a refused one leaves the versions as they were.
+    pub async fn load_file(&self, path: &Path) -> Result<Event, String> {
+        let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        self.load_bytes(&bytes).await.map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    /// Validates (header, WIT version, compiles, `describe` answers) and offers a component.
+    pub async fn load_bytes(&self, bytes: &[u8]) -> Result<Event, SandboxError> {
+        let connector = Arc::new(self.runtime.load(bytes).await?);
+        let event = self.registry.offer(connector);
+        log_event(&event);
+        Ok(event)
+    }
+
+    /// Loads every `*.wasm` in `dir` that is new or changed since the last scan, oldest first;
+    /// returns what happened to each, refusals included (the previous version keeps serving).
+    pub async fn scan_dir(&self, dir: &Path) -> Vec<(PathBuf, Result<Event, String>)> {
+        let mut files: Vec<(std::time::SystemTime, PathBuf)> = match std::fs::read_dir(dir) {
+            Ok(entries) => entries
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "wasm"))
+                .filter_map(|p| Some((std::fs::metadata(&p).ok()?.modified().ok()?, p)))
+                .collect(),
+            Err(e) => {
+                tracing::warn!(dir = %dir.display(), error = %e, "cannot read the components directory");
+                return Vec::new();
+            }
+        };
+        files.sort();
+        let mut results = Vec::new();
+        for (modified, path) in files {
+            if self.seen_files.lock().unwrap().get(&path) == Some(&modified) {
+                continue;
+            }
+            let result = self.load_file(&path).await;
+            if let Err(e) = &result {
+                let stable = self.registry.stable();
+                tracing::error!(file = %path.display(), error = %e, serving = %stable.label(), "new component refused; the current version keeps serving");
+            }
+            self.seen_files.lock().unwrap().insert(path.clone(), modified);
+            results.push((path, result));
+        }
+        results
+    }
+
+    /// The version a tenant runs now, prepared from its current config. A version that cannot run
+    /// the tenant (unknown or missing settings, or reaching origins the stable version does not)
+    /// is skipped for that tenant, which keeps the stable version; the reason is logged.
+    pub fn prepare(&self, tenant: &TenantConfig) -> Result<(Arc<PreparedTenant>, Option<String>), PollError> {
+        let chosen =
+            self.registry.resolve(&tenant.name, tenant.connector_version.as_deref()).map_err(PollError::Config)?;
+        let stable = self.registry.stable();
+        let prepared = self.runtime.prepare(&chosen, tenant);
+        if chosen.digest == stable.digest || tenant.connector_version.is_some() {
+            let note = tenant.connector_version.as_ref().map(|p| format!("pinned to {p}"));
+            return prepared.map(|p| (Arc::new(p), note)).map_err(|e| PollError::Config(e.to_string()));
+        }
+        let fallback = self.runtime.prepare(&stable, tenant).map_err(|e| PollError::Config(e.to_string()))?;
+        match prepared {
+            Ok(p) if p.policy.is_within(&fallback.policy) => {
+                Ok((Arc::new(p), Some(format!("canary or rollback (stable is {})", stable.label()))))
+            }
+            Ok(_) => {
+                tracing::warn!(tenant = %tenant.name, version = %chosen.label(), "this version would reach origins the tenant's current one does not; keeping the current one");
+                Ok((Arc::new(fallback), None))
+            }
+            Err(e) => {
+                tracing::warn!(tenant = %tenant.name, version = %chosen.label(), error = %e, "this version does not accept the tenant's settings; keeping the current one");
+                Ok((Arc::new(fallback), None))
+            }
+        }
+    }
+
+    /// One poll cycle over `tenants` as configured now; reports in the tenants' order.
+    pub async fn cycle(&self, tenants: &[TenantConfig], concurrency: usize) -> Vec<TenantReport> {
+        let mut prepared = Vec::new();
+        // None: polled (its report comes from poll_all, in order); Some: could not be polled.
+        let mut slots: Vec<Option<TenantReport>> = Vec::new();
+        let mut notes = Vec::new();
+        for t in tenants {
+            match self.prepare(t) {
+                Ok((p, note)) => {
+                    slots.push(None);
+                    prepared.push(p);
+                    notes.push(note);
+                }
+                Err(e) => slots.push(Some(TenantReport::not_polled(&t.name, e))),
+            }
+        }
+        let reports = self.poller.poll_all(&prepared, concurrency).await;
+        for (report, tenant) in reports.iter().zip(&prepared) {
+            if let Some(event) = self.registry.report(&tenant.name, &tenant.connector.digest, &outcome(report)) {
+                log_event(&event);
+            }
+        }
+        if let Some(path) = &self.listing {
+            let listing: Vec<TenantVersion> = prepared
+                .iter()
+                .zip(&notes)
+                .map(|(p, note)| TenantVersion {
+                    tenant: p.name.to_string(),
+                    version: p.connector.info.version.clone(),
+                    digest: p.connector.digest.clone(),
+                    note: note.clone(),
+                })
+                .collect();
+            let text = serde_json::to_vec_pretty(&listing).unwrap_or_default();
+            if let Err(e) = std::fs::write(path, text) {
+                tracing::warn!(path = %path.display(), error = %e, "cannot write the versions listing");
+            }
+        }
+        let mut reports = reports.into_iter();
+        slots.into_iter().map(|s| s.unwrap_or_else(|| reports.next().expect("one report per polled tenant"))).collect()
+    }
+}
+
+/// How a poll's outcome counts for rollout: connector faults regress, service faults do not.
+pub fn outcome(report: &TenantReport) -> Outcome {
+    use crate::bindings::ConnectorError;
+    match report.first_error() {
+        None if report.interrupted => Outcome::Other,
+        None => Outcome::Ok,
+        Some(e @ PollError::Sandbox(_)) => Outcome::Regression(e.kind().to_string()),
+        Some(PollError::Connector(ConnectorError::InvalidResponse(_))) | Some(PollError::Record(_)) => {
+            Outcome::Regression(report.first_error().map(PollError::kind).unwrap_or_default().to_string())
+        }
+        Some(_) => Outcome::Other,
+    }
+}
+
+fn log_event(event: &Event) {
+    match event {
+        Event::Promoted { version, digest } => {
+            tracing::info!(%version, digest = short_digest(digest), "connector version now serves every tenant")
+        }
+        Event::Canary { version, digest, tenants } => {
+            tracing::info!(%version, digest = short_digest(digest), canary = ?tenants, "connector version goes to the canary tenants first")
+        }
+        Event::Withdrawn { version, digest, tenant, kind } => {
+            tracing::error!(%version, digest = short_digest(digest), %tenant, %kind, "canary failed: version withdrawn, every tenant stays on the stable version")
+        }
+        Event::RolledBack { tenant, from, to, kind } => {
+            tracing::error!(%tenant, %from, %to, %kind, "new connector version failed this tenant where the previous did not: tenant returned to the previous version")
+        }
+        Event::Known { digest } => tracing::debug!(digest = short_digest(digest), "connector version already loaded"),
+    }
+}
