@@ -37,7 +37,7 @@ fn main() {
             .unwrap_or_else(|e| panic!("copying {}: {e}", built.display()));
     }
     println!("cargo:rustc-env=HOSTILE_GUESTS_DIR={}", out.display());
-    build_versions(&manifest.parent().unwrap().to_path_buf());
+    build_versions(manifest.parent().unwrap());
 }
 
 /// Two builds of the real Defender connector that differ only in the version they report (and so

@@ -222,6 +222,11 @@ impl HostConfig {
             return Err(ConfigError::Invalid("concurrency must be at least 1".into()));
         }
         self.limits.check().map_err(ConfigError::Invalid)?;
+        if let Some(unknown) = self.rollout.canary.iter().find(|c| !self.tenants.iter().any(|t| &t.name == *c)) {
+            return Err(ConfigError::Invalid(format!(
+                "rollout.canary names `{unknown}`, which is not a [[tenant]] of this file"
+            )));
+        }
         let mut names = std::collections::BTreeSet::new();
         for t in &self.tenants {
             let valid = !t.name.is_empty()
@@ -355,6 +360,17 @@ mod tests {
             assert!(!e.contains("SUPERSECRET123"), "{e}");
             assert!(e.starts_with("config file (text) is invalid: line 3, column "), "{e}");
         }
+    }
+
+    #[test]
+    fn canary_tenants_must_exist_and_pins_parse() {
+        let e = HostConfig::parse("[rollout]\ncanary = [\"ghost\"]\n[[tenant]]\nname = \"a\"").unwrap_err().to_string();
+        assert_eq!(e, "rollout.canary names `ghost`, which is not a [[tenant]] of this file");
+        let c =
+            HostConfig::parse("[rollout]\ncanary = [\"a\"]\n[[tenant]]\nname = \"a\"\nconnector_version = \"0.1.0\"")
+                .unwrap();
+        assert_eq!(c.rollout.canary, ["a"]);
+        assert_eq!(c.tenants[0].connector_version.as_deref(), Some("0.1.0"));
     }
 
     #[test]

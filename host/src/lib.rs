@@ -15,6 +15,7 @@ pub mod memory;
 pub mod output;
 pub mod poll;
 pub mod registry;
+pub mod reload;
 pub mod runtime;
 pub mod secret;
 pub mod state;

@@ -4,6 +4,7 @@ use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use connector_host::checkpoint::CheckpointStore;
 use connector_host::config::HostConfig;
+use connector_host::fleet::Fleet;
 use connector_host::output::RecordSink;
 use connector_host::poll::{self, Poller};
 use connector_host::runtime::{LoadedConnector, Runtime};
@@ -61,6 +62,12 @@ enum Command {
         #[arg(long)]
         config: PathBuf,
     },
+    /// Lists which connector version every tenant ran in the running host's latest cycle, and why.
+    Versions {
+        /// Host configuration (TOML); its state_dir is read.
+        #[arg(long)]
+        config: PathBuf,
+    },
     /// Prints what the connector says about itself (config keys, hosts, permissions).
     Describe {
         /// Host configuration (TOML); its `component` is described.
@@ -98,6 +105,10 @@ async fn main() -> ExitCode {
             init_logs("warn");
             status(config)
         }
+        Command::Versions { config } => {
+            init_logs("warn");
+            versions(config)
+        }
         Command::Describe { config } => {
             init_logs("warn");
             describe(config).await.map(|_| true)
@@ -134,14 +145,20 @@ fn embedded_component() -> anyhow::Result<Vec<u8>> {
 }
 
 async fn run(config_path: PathBuf, once: bool) -> anyhow::Result<bool> {
-    let config = HostConfig::load(&config_path)?;
+    let mut config = HostConfig::load(&config_path)?;
     if config.tenants.is_empty() {
         bail!("{} has no [[tenant]] entries", config_path.display());
     }
-    let runtime = Arc::new(Runtime::new(config.limits.clone())?);
+    let mut runtime = Runtime::new(config.limits.clone())?;
+    if let Some(dir) = &config.cache_dir {
+        runtime = runtime.with_cache_dir(dir);
+    }
+    let runtime = Arc::new(runtime);
     let connector = Arc::new(load_component(&runtime, Some(&config)).await?);
-    let tenants =
-        config.tenants.iter().map(|t| runtime.prepare(&connector, t).map(Arc::new)).collect::<Result<Vec<_>, _>>()?;
+    // Every tenant must fit the connector before anything runs (exit 2 otherwise).
+    for t in &config.tenants {
+        runtime.prepare(&connector, t)?;
+    }
     // Before the output is opened: opening repairs a torn last line, which must never race another host.
     let checkpoints = CheckpointStore::new(&config.state_dir);
     let _lock = checkpoints.lock().map_err(anyhow::Error::msg)?;
@@ -155,10 +172,32 @@ async fn run(config_path: PathBuf, once: bool) -> anyhow::Result<bool> {
         shutdown_signal().await;
         std::process::exit(130);
     });
-    let poller =
-        Arc::new(Poller::new(runtime, checkpoints, sink).with_retry(config.retry.clone()).with_shutdown(stop.clone()));
+    let poller = Arc::new(
+        Poller::new(runtime.clone(), checkpoints, sink).with_retry(config.retry.clone()).with_shutdown(stop.clone()),
+    );
+    let fleet =
+        Arc::new(Fleet::new(runtime, connector, poller, config.rollout.clone()).with_listing(&config.state_dir));
+    // New versions: the components directory at start, then on every change (debounced) or SIGHUP,
+    // loaded in the background so the next cycle finds them validated and compiled.
+    let reload = Arc::new(tokio::sync::Notify::new());
+    connector_host::reload::on_sighup(reload.clone());
+    let _watcher = match config.components_dir.clone() {
+        Some(dir) => {
+            fleet.scan_dir(&dir).await;
+            let watcher = connector_host::reload::watch(&dir, reload.clone()).map_err(anyhow::Error::msg)?;
+            let (fleet, reload) = (fleet.clone(), reload.clone());
+            tokio::spawn(async move {
+                loop {
+                    reload.notified().await;
+                    fleet.scan_dir(&dir).await;
+                }
+            });
+            Some(watcher)
+        }
+        None => None,
+    };
     loop {
-        let reports = poller.poll_all(&tenants, config.concurrency).await;
+        let reports = fleet.cycle(&config.tenants, config.concurrency).await;
         let all_ok = reports.iter().all(|r| r.ok());
         let summary = render_summary(&reports);
         if config.output == "-" {
@@ -173,6 +212,43 @@ async fn run(config_path: PathBuf, once: bool) -> anyhow::Result<bool> {
         tokio::select! {
             _ = tokio::time::sleep(std::time::Duration::from_secs(config.interval_secs)) => {}
             _ = stop.wait_for(|s| *s) => return Ok(all_ok),
+        }
+        config = reread(&config_path, config);
+    }
+}
+
+/// The config file as it is now, for the next cycle: tenants, secrets, settings and limits take
+/// effect at once. A file that does not load keeps the previous config (and says why); fields
+/// that need a restart (state_dir, output, component, components_dir) keep their running values.
+fn reread(path: &std::path::Path, current: HostConfig) -> HostConfig {
+    match HostConfig::load(path) {
+        Ok(mut new) => {
+            let restart = [
+                ("state_dir", new.state_dir != current.state_dir),
+                ("output", new.output != current.output),
+                ("component", new.component != current.component),
+                ("components_dir", new.components_dir != current.components_dir),
+                ("limits", new.limits != current.limits),
+                ("retry", new.retry != current.retry),
+                ("rollout", new.rollout != current.rollout),
+            ];
+            for (field, changed) in restart {
+                if changed {
+                    tracing::warn!(field, "this config change needs a restart; the running value is kept");
+                }
+            }
+            new.state_dir = current.state_dir;
+            new.output = current.output;
+            new.component = current.component;
+            new.components_dir = current.components_dir;
+            new.limits = current.limits;
+            new.retry = current.retry;
+            new.rollout = current.rollout;
+            new
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "the config file no longer loads; polling with the previous config");
+            current
         }
     }
 }
@@ -233,6 +309,22 @@ async fn test(config_path: PathBuf, tenant: String) -> anyhow::Result<bool> {
     let report = connector_host::connection_test::run(&runtime, &connector, &prepared).await;
     print!("{}", connector_host::connection_test::render(&tenant, &connector, &report));
     Ok(report.passed())
+}
+
+fn versions(config_path: PathBuf) -> anyhow::Result<bool> {
+    let config = HostConfig::load(&config_path)?;
+    let path = config.state_dir.join("versions.json");
+    let text = std::fs::read_to_string(&path).with_context(|| {
+        format!("no host has polled with state_dir {} yet ({})", config.state_dir.display(), path.display())
+    })?;
+    let rows: Vec<connector_host::fleet::TenantVersion> =
+        serde_json::from_str(&text).with_context(|| format!("{} is not a versions listing", path.display()))?;
+    println!("{:<20} {:<16} {:<20} note", "tenant", "version", "digest");
+    for r in &rows {
+        let digest = connector_host::runtime::short_digest(&r.digest);
+        println!("{:<20} {:<16} {:<20} {}", r.tenant, r.version, digest, r.note.as_deref().unwrap_or(""));
+    }
+    Ok(true)
 }
 
 async fn describe(config_path: Option<PathBuf>) -> anyhow::Result<()> {

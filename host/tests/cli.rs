@@ -168,3 +168,83 @@ async fn a_state_dir_that_cannot_be_written_or_is_in_use_stops_before_any_record
     assert!(!dir.path().join("records.ndjson").exists());
     drop(held);
 }
+
+/// The same component with an extra custom section: another file, another digest, same code.
+fn another_build_of(wasm: &[u8]) -> Vec<u8> {
+    let (name, payload) = (b"redcarbon-test-build", b"2");
+    let mut section = vec![name.len() as u8];
+    section.extend_from_slice(name);
+    section.extend_from_slice(payload);
+    let mut out = wasm.to_vec();
+    out.push(0); // custom section id
+    out.push(section.len() as u8);
+    out.extend(section);
+    out
+}
+
+#[tokio::test]
+async fn a_component_dropped_into_the_components_dir_serves_the_next_poll_without_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_emulator, config) = setup(dir.path()).await;
+    let original = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, format!("components_dir = \"components\"\ninterval_secs = 1\n{original}")).unwrap();
+    std::fs::create_dir(dir.path().join("components")).unwrap();
+    let stderr_path = dir.path().join("stderr.log");
+    let mut child = tokio::process::Command::new(BIN)
+        .args(["run", "--config", config.to_str().unwrap()])
+        .env("RUST_LOG", "info")
+        .env("GOOD_SECRET", demo::client_secret(0))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&stderr_path).unwrap())
+        .spawn()
+        .unwrap();
+    let listing = dir.path().join("state/versions.json");
+    let good_digest = |path: &Path| -> Option<String> {
+        let rows: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
+        rows.as_array()?.iter().find(|r| r["tenant"] == "good").map(|r| r["digest"].as_str().unwrap().to_string())
+    };
+    let wait_for = |want: Option<String>| {
+        let listing = listing.clone();
+        async move {
+            let started = std::time::Instant::now();
+            while started.elapsed() < std::time::Duration::from_secs(60) {
+                if let Some(d) = good_digest(&listing)
+                    && want.as_ref().is_none_or(|w| *w == d)
+                {
+                    return d;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            panic!("versions.json never showed {want:?}");
+        }
+    };
+    let first = wait_for(None).await;
+    let embedded = std::fs::read(connector_host::demo::DEFENDER_COMPONENT_PATH).unwrap();
+    assert_eq!(first, connector_host::runtime::digest_of(&embedded));
+    // A broken file first: refused, the running version keeps serving.
+    std::fs::write(dir.path().join("components/broken.wasm"), b"not a component").unwrap();
+    let next = another_build_of(&embedded);
+    let landed = std::time::Instant::now();
+    std::fs::write(dir.path().join("components/next.wasm.part"), &next).unwrap();
+    std::fs::rename(dir.path().join("components/next.wasm.part"), dir.path().join("components/next.wasm")).unwrap();
+    let swapped = wait_for(Some(connector_host::runtime::digest_of(&next))).await;
+    let took = landed.elapsed();
+    eprintln!("new component file → first poll on it listed: {} ms (cycles 1 s apart)", took.as_millis());
+    assert_ne!(swapped, first);
+    let pid = child.id().unwrap() as i32;
+    unsafe { libc_kill(pid, 15) };
+    let status = child.wait().await.unwrap();
+    assert_eq!(status.code(), Some(1), "stopped by SIGTERM, not killed; 1 because tenant `bad` fails every cycle");
+    let log = std::fs::read_to_string(&stderr_path).unwrap();
+    assert!(log.contains("new component refused") && log.contains("broken.wasm"), "{log}");
+    assert!(log.contains("connector version now serves every tenant"), "{log}");
+    let out = host(&["versions", "--config", config.to_str().unwrap()], &[]).await;
+    let table = text(&out.stdout);
+    let good = table.lines().find(|l| l.starts_with("good ")).unwrap_or_else(|| panic!("{table}"));
+    assert!(good.contains(&swapped[..19]), "{good}");
+}
+
+unsafe extern "C" {
+    #[link_name = "kill"]
+    fn libc_kill(pid: i32, sig: i32) -> i32;
+}
