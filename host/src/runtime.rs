@@ -79,6 +79,8 @@ pub struct LoadedConnector {
     pub info: bindings::ConnectorInfo,
     /// `sha256:<hex>` of the component's bytes: its identity.
     pub digest: String,
+    /// Loaded from the compile cache instead of compiled.
+    pub from_cache: bool,
 }
 
 impl LoadedConnector {
@@ -199,21 +201,24 @@ impl Runtime {
 
     /// The compiled form of `wasm`: from the cache when it holds this digest for this engine,
     /// else compiled (and stored). A cache entry that does not load is compiled again.
-    fn compile(&self, wasm: &[u8], digest: &str) -> Result<Component, SandboxError> {
+    fn compile(&self, wasm: &[u8], digest: &str) -> Result<(Component, bool), SandboxError> {
         let load_err = |e: wasmtime::Error| SandboxError::Load(format!("{e:#}"));
         let Some(dir) = &self.cache_dir else {
-            return Component::new(&self.engine, wasm).map_err(load_err);
+            return Component::new(&self.engine, wasm).map(|c| (c, false)).map_err(load_err);
         };
         use std::hash::{Hash, Hasher};
         let mut h = std::collections::hash_map::DefaultHasher::new();
         self.engine.precompile_compatibility_hash().hash(&mut h);
         let hex = digest.trim_start_matches("sha256:");
         let path = dir.join(format!("{hex}-{:016x}.cwasm", h.finish()));
-        if path.exists() {
+        // Read into memory rather than mapped: a cache file replaced or damaged while mapped would
+        // crash the process (SIGBUS) instead of failing one load.
+        if let Ok(cached) = std::fs::read(&path) {
             // SAFETY: the file was written by `precompile_component` of an engine with this
-            // compatibility hash, in a directory only this host writes; wasmtime re-checks the header.
-            match unsafe { Component::deserialize_file(&self.engine, &path) } {
-                Ok(c) => return Ok(c),
+            // compatibility hash, in a directory only this host writes; wasmtime checks its header
+            // and refuses an artefact of another engine configuration.
+            match unsafe { Component::deserialize(&self.engine, &cached) } {
+                Ok(c) => return Ok((c, true)),
                 Err(e) => {
                     tracing::warn!(path = %path.display(), error = %e, "compile cache entry unusable; compiling again")
                 }
@@ -229,7 +234,7 @@ impl Runtime {
             tracing::warn!(dir = %dir.display(), error = %e, "cannot write the compile cache; continuing without it");
         }
         // SAFETY: `bytes` was produced just now by this engine's `precompile_component`.
-        unsafe { Component::deserialize(&self.engine, &bytes) }.map_err(load_err)
+        unsafe { Component::deserialize(&self.engine, &bytes) }.map(|c| (c, false)).map_err(load_err)
     }
 
     /// Refuses a component whose connector interface is not one this host serves, naming both versions.
@@ -271,7 +276,7 @@ impl Runtime {
             return Err(SandboxError::Load(format!("the file is {what} (build it with --target wasm32-wasip2)")));
         }
         let digest = digest_of(wasm);
-        let component = self.compile(wasm, &digest)?;
+        let (component, from_cache) = self.compile(wasm, &digest)?;
         self.check_world(&component)?;
         let instance_pre = self.linker.instantiate_pre(&component).map_err(|e| SandboxError::Load(format!("{e:#}")))?;
         let pre = ConnectorPluginPre::new(instance_pre).map_err(|e| SandboxError::Load(format!("{e:#}")))?;
@@ -286,7 +291,7 @@ impl Runtime {
         };
         let mut session = self.session_with(&pre, &probe).await?;
         let info = session.describe().await?;
-        Ok(LoadedConnector { pre, info, digest })
+        Ok(LoadedConnector { pre, info, digest, from_cache })
     }
 
     /// Checks a tenant's settings against the connector's keys and derives its egress policy.

@@ -223,3 +223,27 @@ async fn a_rotated_secret_and_an_added_tenant_take_effect_on_the_next_poll() {
     assert_eq!(r[1].incidents.records, 3, "the added tenant was polled");
     assert_eq!(sorted(w.records("incident")).len(), 8);
 }
+
+#[tokio::test]
+async fn a_restart_loads_compiled_components_from_the_cache_by_digest() {
+    let cache = tempfile::tempdir().unwrap();
+    let wasm = versioned_wasm(A);
+    let limits = connector_host::config::Limits::default();
+    let first = connector_host::runtime::Runtime::new(limits.clone()).unwrap().with_cache_dir(cache.path());
+    let loaded = first.load(&wasm).await.unwrap();
+    assert!(!loaded.from_cache, "compiled the first time");
+    let hex = loaded.digest.trim_start_matches("sha256:").to_string();
+    let entries: Vec<String> =
+        std::fs::read_dir(cache.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    assert_eq!(entries.len(), 1);
+    assert!(entries[0].starts_with(&hex) && entries[0].ends_with(".cwasm"), "{entries:?}");
+    // A new process (a new engine with the same settings) finds it.
+    let restarted = connector_host::runtime::Runtime::new(limits.clone()).unwrap().with_cache_dir(cache.path());
+    let again = restarted.load(&wasm).await.unwrap();
+    assert!(again.from_cache);
+    assert_eq!((again.digest.as_str(), again.info.version.as_str()), (loaded.digest.as_str(), A));
+    // A damaged entry is compiled again, not trusted.
+    std::fs::write(cache.path().join(&entries[0]), b"garbage").unwrap();
+    let third = connector_host::runtime::Runtime::new(limits).unwrap().with_cache_dir(cache.path());
+    assert!(!third.load(&wasm).await.unwrap().from_cache);
+}
