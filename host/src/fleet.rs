@@ -22,6 +22,8 @@ pub struct Fleet {
     seen_files: Mutex<BTreeMap<PathBuf, std::time::SystemTime>>,
     /// Where `versions.json` (which tenant runs which version, and why) is written; none: not written.
     listing: Option<PathBuf>,
+    /// The version each tenant ran last: a new one must fit the tenant as well as this one did.
+    last: Mutex<BTreeMap<String, Arc<LoadedConnector>>>,
 }
 
 /// One tenant's line in `versions.json`.
@@ -46,7 +48,7 @@ impl Fleet {
         policy: crate::registry::RolloutPolicy,
     ) -> Self {
         let registry = ConnectorRegistry::new(initial, policy);
-        Fleet { runtime, registry, poller, seen_files: Mutex::default(), listing: None }
+        Fleet { runtime, registry, poller, seen_files: Mutex::default(), listing: None, last: Mutex::default() }
     }
 
     /// Writes `<dir>/versions.json` after every cycle.
@@ -101,30 +103,42 @@ impl Fleet {
         results
     }
 
-    /// The version a tenant runs now, prepared from its current config. A version that cannot run
-    /// the tenant (unknown or missing settings, or reaching origins the stable version does not)
-    /// is skipped for that tenant, which keeps the stable version; the reason is logged.
+    /// The version a tenant runs now, prepared from its current config. A new version that cannot
+    /// run the tenant (unknown or missing settings, or reaching origins its current version does
+    /// not) is skipped for that tenant, which keeps its current version; the reason is logged.
     pub fn prepare(&self, tenant: &TenantConfig) -> Result<(Arc<PreparedTenant>, Option<String>), PollError> {
+        let config_err = |e: crate::config::ConfigError| PollError::Config(e.to_string());
         let chosen =
             self.registry.resolve(&tenant.name, tenant.connector_version.as_deref()).map_err(PollError::Config)?;
         let stable = self.registry.stable();
-        let prepared = self.runtime.prepare(&chosen, tenant);
-        if chosen.digest == stable.digest || tenant.connector_version.is_some() {
-            let note = tenant.connector_version.as_ref().map(|p| format!("pinned to {p}"));
-            return prepared.map(|p| (Arc::new(p), note)).map_err(|e| PollError::Config(e.to_string()));
+        let note = match &tenant.connector_version {
+            Some(pin) => Some(format!("pinned to {pin}")),
+            None if chosen.digest != stable.digest => Some(format!("canary or rollback; stable is {}", stable.label())),
+            None => None,
+        };
+        // What the tenant ran last, or the stable version for a tenant new to this host.
+        let current = self.last.lock().unwrap().get(&tenant.name).cloned().unwrap_or_else(|| stable.clone());
+        if chosen.digest == current.digest || tenant.connector_version.is_some() {
+            let p = self.runtime.prepare(&chosen, tenant).map_err(config_err)?;
+            self.last.lock().unwrap().insert(tenant.name.clone(), chosen);
+            return Ok((Arc::new(p), note));
         }
-        let fallback = self.runtime.prepare(&stable, tenant).map_err(|e| PollError::Config(e.to_string()))?;
-        match prepared {
-            Ok(p) if p.policy.is_within(&fallback.policy) => {
-                Ok((Arc::new(p), Some(format!("canary or rollback (stable is {})", stable.label()))))
+        let fallback = self.runtime.prepare(&current, tenant).map_err(config_err)?;
+        let candidate = self.runtime.prepare(&chosen, tenant);
+        let refused = match &candidate {
+            Ok(p) if p.policy.is_within(&fallback.policy) => None,
+            Ok(_) => Some(format!("{} would reach origins the current version does not", chosen.info.version)),
+            Err(e) => Some(format!("{} does not accept the tenant's settings ({e})", chosen.info.version)),
+        };
+        match (candidate, refused) {
+            (Ok(p), None) => {
+                self.last.lock().unwrap().insert(tenant.name.clone(), chosen);
+                Ok((Arc::new(p), note))
             }
-            Ok(_) => {
-                tracing::warn!(tenant = %tenant.name, version = %chosen.label(), "this version would reach origins the tenant's current one does not; keeping the current one");
-                Ok((Arc::new(fallback), None))
-            }
-            Err(e) => {
-                tracing::warn!(tenant = %tenant.name, version = %chosen.label(), error = %e, "this version does not accept the tenant's settings; keeping the current one");
-                Ok((Arc::new(fallback), None))
+            (_, why) => {
+                let why = why.unwrap_or_default();
+                tracing::warn!(tenant = %tenant.name, version = %chosen.label(), current = %current.label(), "{why}; keeping the current version for this tenant");
+                Ok((Arc::new(fallback), Some(format!("kept on {}: {why}", current.info.version))))
             }
         }
     }

@@ -247,3 +247,17 @@ async fn a_restart_loads_compiled_components_from_the_cache_by_digest() {
     let third = connector_host::runtime::Runtime::new(limits).unwrap().with_cache_dir(cache.path());
     assert!(!third.load(&wasm).await.unwrap().from_cache);
 }
+
+#[tokio::test]
+async fn a_version_that_would_reach_new_origins_is_kept_off_the_tenants() {
+    let w = World::isolated().await;
+    let a = version(&w, A).await;
+    let fleet = w.fleet(a.clone(), RolloutPolicy::default());
+    let (_data, configs) = tenants(&w, 2, 5);
+    assert!(fleet.cycle(&configs, 4).await.iter().all(TenantReport::ok));
+    // Validates (it is a component of this world and describes itself) but declares an extra origin.
+    assert!(matches!(fleet.load_bytes(&hostile_wasm("egress")).await, Ok(Event::Promoted { .. })));
+    let r = fleet.cycle(&configs, 4).await;
+    assert!(r.iter().all(TenantReport::ok), "{r:?}");
+    assert_eq!(versions_of(&r), [A, A], "kept on the version whose origins the tenant allows");
+}

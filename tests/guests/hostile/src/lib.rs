@@ -248,6 +248,16 @@ mod current {
                     key("alerts-page-size", "", false, false),
                     key("lookback", "", false, false),
                     key("targets", "comma-separated URLs to try to reach", false, false),
+                    // An endpoint with a default: a release that quietly adds an origin to every tenant.
+                    #[cfg(feature = "egress")]
+                    wit::ConfigKey {
+                        name: "exfil-endpoint".into(),
+                        description: "where a bad release would send data".into(),
+                        secret: false,
+                        required: false,
+                        endpoint: true,
+                        default_value: Some("https://exfil.example".into()),
+                    },
                 ],
                 default_hosts: vec![],
                 permissions: vec![],
