@@ -18,12 +18,33 @@ pub struct Fleet {
     /// The loaded versions and who runs which.
     pub registry: ConnectorRegistry<LoadedConnector>,
     poller: Arc<Poller>,
-    /// Files already loaded or refused, by path and modification time, so a scan reloads only changes.
-    seen_files: Mutex<BTreeMap<PathBuf, std::time::SystemTime>>,
+    /// Files already loaded or refused, by path and (mtime, size, inode), so a scan reloads only changes.
+    seen_files: Mutex<BTreeMap<PathBuf, FileKey>>,
     /// Where `versions.json` (which tenant runs which version, and why) is written; none: not written.
     listing: Option<PathBuf>,
     /// The version each tenant ran last: a new one must fit the tenant as well as this one did.
     last: Mutex<BTreeMap<String, Arc<LoadedConnector>>>,
+}
+
+/// Largest component file read; anything bigger is refused before it is read.
+pub const MAX_COMPONENT_BYTES: u64 = 64 << 20;
+
+type FileKey = (Option<std::time::SystemTime>, u64, u64);
+
+fn file_key(meta: &std::fs::Metadata) -> FileKey {
+    #[cfg(unix)]
+    let inode = std::os::unix::fs::MetadataExt::ino(meta);
+    #[cfg(not(unix))]
+    let inode = 0;
+    (meta.modified().ok(), meta.len(), inode)
+}
+
+/// Writes `bytes` to `path` through a temporary file and a rename, so a reader never sees half of it.
+fn write_replacing(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let tmp = tempfile::NamedTempFile::new_in(dir)?;
+    std::fs::write(tmp.path(), bytes)?;
+    tmp.persist(path).map(|_| ()).map_err(|e| e.error)
 }
 
 /// One tenant's line in `versions.json`.
@@ -51,8 +72,22 @@ impl Fleet {
         Fleet { runtime, registry, poller, seen_files: Mutex::default(), listing: None, last: Mutex::default() }
     }
 
-    /// Writes `<dir>/versions.json` after every cycle.
+    /// Writes `<dir>/versions.json` and `<dir>/rollout.json` after every cycle, and picks up the
+    /// rollout a previous run left there (refused versions, rollbacks, the stable version).
     pub fn with_listing(mut self, dir: &Path) -> Self {
+        let memory = dir.join("rollout.json");
+        match std::fs::read_to_string(&memory) {
+            Ok(text) => match serde_json::from_str(&text) {
+                Ok(m) => self.registry.restore(m),
+                Err(e) => {
+                    tracing::error!(path = %memory.display(), error = %e, "rollout memory unreadable; starting without it")
+                }
+            },
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                tracing::error!(path = %memory.display(), error = %e, "rollout memory unreadable; starting without it")
+            }
+        }
         self.listing = Some(dir.join("versions.json"));
         self
     }
@@ -88,16 +123,30 @@ impl Fleet {
         };
         files.sort();
         let mut results = Vec::new();
-        for (modified, path) in files {
-            if self.seen_files.lock().unwrap().get(&path) == Some(&modified) {
+        for (_, path) in files {
+            // Identity of the file as it is now: a copy that keeps the old mtime (cp -p, rsync -a)
+            // is still a new inode or a new size.
+            let Ok(meta) = std::fs::metadata(&path) else { continue };
+            let key = file_key(&meta);
+            if self.seen_files.lock().unwrap().get(&path) == Some(&key) {
                 continue;
             }
-            let result = self.load_file(&path).await;
+            let result = if !meta.is_file() {
+                Err(format!("{}: not a regular file", path.display()))
+            } else if meta.len() > MAX_COMPONENT_BYTES {
+                Err(format!(
+                    "{}: {} bytes is more than a connector can be ({MAX_COMPONENT_BYTES})",
+                    path.display(),
+                    meta.len()
+                ))
+            } else {
+                self.load_file(&path).await
+            };
             if let Err(e) = &result {
                 let stable = self.registry.stable();
                 tracing::error!(file = %path.display(), error = %e, serving = %stable.label(), "new component refused; the current version keeps serving");
             }
-            self.seen_files.lock().unwrap().insert(path.clone(), modified);
+            self.seen_files.lock().unwrap().insert(path.clone(), key);
             results.push((path, result));
         }
         results
@@ -116,8 +165,10 @@ impl Fleet {
             None if chosen.digest != stable.digest => Some(format!("canary or rollback; stable is {}", stable.label())),
             None => None,
         };
-        // What the tenant ran last, or the stable version for a tenant new to this host.
-        let current = self.last.lock().unwrap().get(&tenant.name).cloned().unwrap_or_else(|| stable.clone());
+        // What the tenant ran last, or, for a tenant new to this process, the version the host was
+        // started with: the one its config was checked against.
+        let initial = self.registry.versions()[0].clone();
+        let current = self.last.lock().unwrap().get(&tenant.name).cloned().unwrap_or(initial);
         if chosen.digest == current.digest || tenant.connector_version.is_some() {
             let p = self.runtime.prepare(&chosen, tenant).map_err(config_err)?;
             self.last.lock().unwrap().insert(tenant.name.clone(), chosen);
@@ -156,7 +207,12 @@ impl Fleet {
                     prepared.push(p);
                     notes.push(note);
                 }
-                Err(e) => slots.push(Some(TenantReport::not_polled(&t.name, e))),
+                Err(e) => {
+                    tracing::error!(tenant = %t.name, error = %e, "tenant not polled: its config does not fit the connector version chosen for it");
+                    let report = TenantReport::not_polled(&t.name, e);
+                    self.poller.record_health(&report);
+                    slots.push(Some(report));
+                }
             }
         }
         let reports = self.poller.poll_all(&prepared, concurrency).await;
@@ -176,9 +232,22 @@ impl Fleet {
                     note: note.clone(),
                 })
                 .collect();
+            let mut listing = listing;
+            for r in slots.iter().flatten() {
+                let why = r.first_error().map(|e| e.to_string()).unwrap_or_default();
+                listing.push(TenantVersion {
+                    tenant: r.tenant.clone(),
+                    version: "-".into(),
+                    digest: String::new(),
+                    note: Some(format!("NOT POLLED: {why}")),
+                });
+            }
             let text = serde_json::to_vec_pretty(&listing).unwrap_or_default();
-            if let Err(e) = std::fs::write(path, text) {
-                tracing::warn!(path = %path.display(), error = %e, "cannot write the versions listing");
+            let memory = serde_json::to_vec_pretty(&self.registry.memory()).unwrap_or_default();
+            for (path, bytes) in [(path.clone(), text), (path.with_file_name("rollout.json"), memory)] {
+                if let Err(e) = write_replacing(&path, &bytes) {
+                    tracing::warn!(path = %path.display(), error = %e, "cannot write the rollout state");
+                }
             }
         }
         let mut reports = reports.into_iter();
@@ -203,7 +272,7 @@ pub fn outcome(report: &TenantReport) -> Outcome {
 fn log_event(event: &Event) {
     match event {
         Event::Promoted { version, digest } => {
-            tracing::info!(%version, digest = short_digest(digest), "connector version now serves every tenant")
+            tracing::info!(%version, digest = short_digest(digest), "connector version promoted: every tenant it fits takes it on its next poll")
         }
         Event::Canary { version, digest, tenants } => {
             tracing::info!(%version, digest = short_digest(digest), canary = ?tenants, "connector version goes to the canary tenants first")

@@ -222,6 +222,12 @@ async fn run(config_path: PathBuf, once: bool) -> anyhow::Result<bool> {
 /// that need a restart (state_dir, output, component, components_dir) keep their running values.
 fn reread(path: &std::path::Path, current: HostConfig) -> HostConfig {
     match HostConfig::load(path) {
+        Ok(new) if new.tenants.is_empty() => {
+            tracing::error!(
+                "the config file now has no [[tenant]] entries (an edit in progress?); polling with the previous config"
+            );
+            current
+        }
         Ok(mut new) => {
             let restart = [
                 ("state_dir", new.state_dir != current.state_dir),

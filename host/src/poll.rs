@@ -348,7 +348,8 @@ impl Poller {
         report
     }
 
-    fn record_health(&self, report: &TenantReport) {
+    /// Folds a report into the tenant's `health.json`.
+    pub fn record_health(&self, report: &TenantReport) {
         let mut health = self.checkpoints.load_health(&report.tenant).unwrap_or_default();
         health.update(report, chrono::Utc::now());
         if let Err(e) = self.checkpoints.save_health(&report.tenant, &health) {

@@ -64,6 +64,18 @@ pub enum Event {
     Known { digest: String },
 }
 
+/// What the rollout must remember across restarts: the version that served everyone, and the
+/// versions that must not come back (a withdrawn canary, a version that failed a tenant).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RolloutMemory {
+    /// Digest of the stable version.
+    pub stable: Option<String>,
+    /// Digests never offered again (delete a line here to retry one deliberately).
+    pub refused: BTreeSet<String>,
+    /// tenant → digest it must not run.
+    pub rolled_back: BTreeMap<String, String>,
+}
+
 struct State<C> {
     versions: Vec<Arc<C>>,
     stable: Arc<C>,
@@ -75,6 +87,8 @@ struct State<C> {
     /// (tenant, digest) → whether the tenant's latest poll on that digest regressed
     regressed: BTreeMap<(String, String), bool>,
     generation: u64,
+    /// The stable digest before a restart: when its file is offered again it goes to everyone at once.
+    restored_stable: Option<String>,
 }
 
 /// The connector versions of a running host.
@@ -95,6 +109,7 @@ impl<C: Versioned> ConnectorRegistry<C> {
             rolled_back: BTreeMap::new(),
             regressed: BTreeMap::new(),
             generation: 0,
+            restored_stable: None,
         };
         ConnectorRegistry { policy, state: Mutex::new(state) }
     }
@@ -114,13 +129,38 @@ impl<C: Versioned> ConnectorRegistry<C> {
         self.state.lock().unwrap().versions.clone()
     }
 
+    /// What to keep across a restart.
+    pub fn memory(&self) -> RolloutMemory {
+        let s = self.state.lock().unwrap();
+        RolloutMemory {
+            stable: Some(s.stable.digest().to_string()),
+            refused: s.withdrawn.clone(),
+            rolled_back: s.rolled_back.iter().map(|(t, (d, _))| (t.clone(), d.clone())).collect(),
+        }
+    }
+
+    /// Picks up what a previous run remembered: refused versions stay refused, rolled-back tenants
+    /// stay off their bad version (running the initial one instead), and the previous stable
+    /// version goes to everyone as soon as its file is offered.
+    pub fn restore(&self, memory: RolloutMemory) {
+        let mut s = self.state.lock().unwrap();
+        let initial = s.versions[0].clone();
+        s.withdrawn.extend(memory.refused);
+        for (tenant, digest) in memory.rolled_back {
+            s.rolled_back.insert(tenant, (digest, initial.clone()));
+        }
+        s.restored_stable = memory.stable.filter(|d| d != initial.digest());
+    }
+
     /// A validated new version: to the canary tenants first, or to everyone if there are none.
+    /// A withdrawn version, or one that failed a tenant, is not taken back.
     pub fn offer(&self, new: Arc<C>) -> Event {
         let mut s = self.state.lock().unwrap();
         let (version, digest) = (new.version().to_string(), new.digest().to_string());
         if s.stable.digest() == digest
             || s.candidate.as_ref().is_some_and(|(c, _)| c.digest() == digest)
             || s.withdrawn.contains(&digest)
+            || s.rolled_back.values().any(|(bad, _)| *bad == digest)
         {
             return Event::Known { digest };
         }
@@ -128,7 +168,8 @@ impl<C: Versioned> ConnectorRegistry<C> {
             s.versions.push(new.clone());
         }
         s.generation += 1;
-        if self.policy.canary.is_empty() {
+        let restored = s.restored_stable.as_deref() == Some(digest.as_str());
+        if self.policy.canary.is_empty() || restored {
             s.previous = Some(std::mem::replace(&mut s.stable, new));
             s.candidate = None;
             Event::Promoted { version, digest }
@@ -143,17 +184,27 @@ impl<C: Versioned> ConnectorRegistry<C> {
     pub fn resolve(&self, tenant: &str, pin: Option<&str>) -> Result<Arc<C>, String> {
         let s = self.state.lock().unwrap();
         if let Some(pin) = pin {
-            return s
+            let loaded = || -> String {
+                s.versions
+                    .iter()
+                    .map(|v| format!("{} ({})", v.version(), &v.digest()[..19]))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            let matches: Vec<&Arc<C>> = s
                 .versions
                 .iter()
-                .rev()
-                .find(|v| v.version() == pin || v.digest().starts_with(pin) || v.digest()[7..].starts_with(pin))
-                .cloned()
-                .ok_or_else(|| {
-                    let loaded: Vec<String> =
-                        s.versions.iter().map(|v| format!("{} ({})", v.version(), &v.digest()[..19])).collect();
-                    format!("pinned to `{pin}`, which is not loaded; loaded: {}", loaded.join(", "))
-                });
+                .filter(|v| v.version() == pin || v.digest().starts_with(pin) || v.digest()[7..].starts_with(pin))
+                .collect();
+            return match matches.as_slice() {
+                [one] => Ok((*one).clone()),
+                [] => Err(format!("pinned to `{pin}`, which is not loaded; loaded: {}", loaded())),
+                _ => Err(format!(
+                    "pin `{pin}` matches {} loaded builds; pin by a longer digest prefix; loaded: {}",
+                    matches.len(),
+                    loaded()
+                )),
+            };
         }
         let choice = match (&s.candidate, self.policy.canary.iter().any(|c| c == tenant)) {
             (Some((c, _)), true) => c.clone(),
@@ -288,6 +339,40 @@ mod tests {
         // A fixed version 3 reaches the rolled-back tenant again.
         r.offer(v(3));
         assert_eq!(versions(&r, &["a"]), ["0.3.0"]);
+    }
+
+    #[test]
+    fn a_restart_remembers_refusals_rollbacks_and_the_stable_version() {
+        let canary = RolloutPolicy { canary: vec!["c".into()], canary_polls: None };
+        let r = ConnectorRegistry::new(v(1), canary.clone());
+        let (d1, d2, d3) = (v(1).0.clone(), v(2).0.clone(), v(3).0.clone());
+        r.offer(v(2));
+        r.report("c", &d2, &Outcome::Ok); // promoted
+        r.report("a", &d2, &Outcome::Ok);
+        r.offer(v(3));
+        r.report("c", &d3, &Outcome::Regression("trap".into())); // withdrawn
+        let memory = r.memory();
+        assert_eq!(memory.stable.as_deref(), Some(d2.as_str()));
+        assert!(memory.refused.contains(&d3));
+        // The next process starts on version 1 and finds 2 and 3 in the components folder again.
+        let again = ConnectorRegistry::new(v(1), canary);
+        again.restore(memory);
+        assert!(matches!(again.offer(v(3)), Event::Known { .. }), "a withdrawn version stays refused");
+        assert!(matches!(again.offer(v(2)), Event::Promoted { .. }), "the stable one goes to everyone at once");
+        assert_eq!(versions(&again, &["c", "x"]), ["0.2.0", "0.2.0"]);
+        let _ = d1;
+    }
+
+    #[test]
+    fn a_version_that_failed_a_tenant_is_not_taken_back() {
+        let r = ConnectorRegistry::new(v(1), RolloutPolicy::default());
+        let (d1, d2) = (v(1).0.clone(), v(2).0.clone());
+        r.report("a", &d1, &Outcome::Ok);
+        r.offer(v(2));
+        assert!(matches!(r.report("a", &d2, &Outcome::Regression("trap".into())), Some(Event::RolledBack { .. })));
+        r.offer(v(3));
+        assert!(matches!(r.offer(v(2)), Event::Known { .. }), "re-copying the bad file does not bring it back");
+        assert_eq!(versions(&r, &["a", "b"]), ["0.3.0", "0.3.0"]);
     }
 
     #[test]

@@ -237,7 +237,7 @@ async fn a_component_dropped_into_the_components_dir_serves_the_next_poll_withou
     assert_eq!(status.code(), Some(1), "stopped by SIGTERM, not killed; 1 because tenant `bad` fails every cycle");
     let log = std::fs::read_to_string(&stderr_path).unwrap();
     assert!(log.contains("new component refused") && log.contains("broken.wasm"), "{log}");
-    assert!(log.contains("connector version now serves every tenant"), "{log}");
+    assert!(log.contains("connector version promoted"), "{log}");
     let out = host(&["versions", "--config", config.to_str().unwrap()], &[]).await;
     let table = text(&out.stdout);
     let good = table.lines().find(|l| l.starts_with("good ")).unwrap_or_else(|| panic!("{table}"));

@@ -49,12 +49,16 @@ async fn twenty_swaps_under_continuous_polling_lose_duplicate_and_fail_nothing()
     for _ in 0..2000 {
         w.emulator.push_fault(Fault::delay(Route::AnyGraph, Duration::from_millis(15)));
     }
+    // One cycle on A before swapping starts, so A certainly produced records.
+    let first = fleet.cycle(&configs, 8).await;
+    assert!(first.iter().all(TenantReport::ok), "{first:?}");
     let done = Arc::new(AtomicBool::new(false));
     let swapper = {
         let (fleet, done) = (fleet.clone(), done.clone());
         tokio::spawn(async move {
             let mut swaps = 0;
-            for k in 0..20 {
+            // 21 swaps, ending on B: the cycle after the last swap certainly runs B.
+            for k in 0..21 {
                 let next = if k % 2 == 0 { b.clone() } else { a.clone() };
                 assert!(matches!(fleet.registry.offer(next), Event::Promoted { .. }));
                 swaps += 1;
@@ -95,7 +99,7 @@ async fn twenty_swaps_under_continuous_polling_lose_duplicate_and_fail_nothing()
     eprintln!(
         "swaps {swaps}, cycles {cycles}, failed polls {failed}, cycles with polls finishing on the old version {in_flight_on_old}"
     );
-    assert_eq!(swaps, 20);
+    assert_eq!(swaps, 21);
     assert_eq!(failed, 0, "zero failed polls");
     assert!(in_flight_on_old >= 1, "in-flight polls observed finishing on the version they started with");
     // Every record exactly once, stamped with one of the two versions, both of which produced records.
