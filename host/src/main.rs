@@ -86,6 +86,11 @@ fn init_logs(default: &str) {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // `connector-host versions | head` should end quietly, as other CLI tools do, not panic.
+    #[cfg(unix)]
+    unsafe {
+        restore_default_sigpipe();
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         #[cfg(feature = "demo")]
@@ -179,23 +184,30 @@ async fn run(config_path: PathBuf, once: bool) -> anyhow::Result<bool> {
         Arc::new(Fleet::new(runtime, connector, poller, config.rollout.clone()).with_listing(&config.state_dir));
     // New versions: the components directory at start, then on every change (debounced) or SIGHUP,
     // loaded in the background so the next cycle finds them validated and compiled.
-    let reload = Arc::new(tokio::sync::Notify::new());
+    // `reload` wakes the loader; `wake` then cuts the wait between cycles short, so a new version
+    // or a config change (SIGHUP) is used at once rather than after `interval_secs`.
+    let (reload, wake) = (Arc::new(tokio::sync::Notify::new()), Arc::new(tokio::sync::Notify::new()));
     connector_host::reload::on_sighup(reload.clone());
-    let _watcher = match config.components_dir.clone() {
+    let components_dir = config.components_dir.clone();
+    let _watcher = match &components_dir {
         Some(dir) => {
-            fleet.scan_dir(&dir).await;
-            let watcher = connector_host::reload::watch(&dir, reload.clone()).map_err(anyhow::Error::msg)?;
-            let (fleet, reload) = (fleet.clone(), reload.clone());
-            tokio::spawn(async move {
-                loop {
-                    reload.notified().await;
-                    fleet.scan_dir(&dir).await;
-                }
-            });
-            Some(watcher)
+            fleet.scan_dir(dir).await;
+            Some(connector_host::reload::watch(dir, reload.clone()).map_err(anyhow::Error::msg)?)
         }
         None => None,
     };
+    {
+        let (fleet, reload, wake) = (fleet.clone(), reload.clone(), wake.clone());
+        tokio::spawn(async move {
+            loop {
+                reload.notified().await;
+                if let Some(dir) = &components_dir {
+                    fleet.scan_dir(dir).await;
+                }
+                wake.notify_one();
+            }
+        });
+    }
     loop {
         let reports = fleet.cycle(&config.tenants, config.concurrency).await;
         let all_ok = reports.iter().all(|r| r.ok());
@@ -211,6 +223,7 @@ async fn run(config_path: PathBuf, once: bool) -> anyhow::Result<bool> {
         let mut stop = stop.clone();
         tokio::select! {
             _ = tokio::time::sleep(std::time::Duration::from_secs(config.interval_secs)) => {}
+            _ = wake.notified() => {}
             _ = stop.wait_for(|s| *s) => return Ok(all_ok),
         }
         config = reread(&config_path, config);
@@ -362,4 +375,18 @@ async fn describe(config_path: Option<PathBuf>) -> anyhow::Result<()> {
         println!("  {} / {}: {}", p.api, p.name, p.reason);
     }
     Ok(())
+}
+
+/// Rust ignores SIGPIPE, so a closed pipe makes `println!` panic; the default ends the process quietly.
+#[cfg(unix)]
+unsafe fn restore_default_sigpipe() {
+    unsafe extern "C" {
+        fn signal(signum: i32, handler: usize) -> usize;
+    }
+    const SIGPIPE: i32 = 13;
+    const SIG_DFL: usize = 0;
+    // SAFETY: called once at start, before any thread writes to a pipe.
+    unsafe {
+        signal(SIGPIPE, SIG_DFL);
+    }
 }

@@ -213,7 +213,13 @@ impl Runtime {
         let path = dir.join(format!("{hex}-{:016x}.cwasm", h.finish()));
         // Read into memory rather than mapped: a cache file replaced or damaged while mapped would
         // crash the process (SIGBUS) instead of failing one load.
-        if let Ok(cached) = std::fs::read(&path) {
+        // The sidecar holds the entry's own sha256: an entry copied or renamed into place for another
+        // digest (or damaged) does not match it and is compiled again instead of run.
+        let sidecar = path.with_extension("cwasm.sha256");
+        let verified = std::fs::read(&path)
+            .ok()
+            .filter(|c| std::fs::read_to_string(&sidecar).is_ok_and(|want| want.trim() == digest_of(c)));
+        if let Some(cached) = verified {
             // SAFETY: the file was written by `precompile_component` of an engine with this
             // compatibility hash, in a directory only this host writes; wasmtime checks its header
             // and refuses an artefact of another engine configuration.
@@ -226,9 +232,12 @@ impl Runtime {
         }
         let bytes = self.engine.precompile_component(wasm).map_err(load_err)?;
         let stored = std::fs::create_dir_all(dir).and_then(|_| {
-            let tmp = tempfile::NamedTempFile::new_in(dir)?;
-            std::fs::write(tmp.path(), &bytes)?;
-            tmp.persist(&path).map(|_| ()).map_err(|e| e.error)
+            for (target, content) in [(&sidecar, digest_of(&bytes).into_bytes()), (&path, bytes.clone())] {
+                let tmp = tempfile::NamedTempFile::new_in(dir)?;
+                std::fs::write(tmp.path(), &content)?;
+                tmp.persist(target).map_err(|e| e.error)?;
+            }
+            Ok(())
         });
         if let Err(e) = stored {
             tracing::warn!(dir = %dir.display(), error = %e, "cannot write the compile cache; continuing without it");

@@ -237,19 +237,34 @@ async fn a_restart_loads_compiled_components_from_the_cache_by_digest() {
     let loaded = first.load(&wasm).await.unwrap();
     assert!(!loaded.from_cache, "compiled the first time");
     let hex = loaded.digest.trim_start_matches("sha256:").to_string();
-    let entries: Vec<String> =
+    let mut entries: Vec<String> =
         std::fs::read_dir(cache.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
-    assert_eq!(entries.len(), 1);
+    entries.sort();
+    assert_eq!(entries.len(), 2, "the artefact and its checksum: {entries:?}");
     assert!(entries[0].starts_with(&hex) && entries[0].ends_with(".cwasm"), "{entries:?}");
+    assert!(entries[1].ends_with(".cwasm.sha256"), "{entries:?}");
     // A new process (a new engine with the same settings) finds it.
     let restarted = connector_host::runtime::Runtime::new(limits.clone()).unwrap().with_cache_dir(cache.path());
     let again = restarted.load(&wasm).await.unwrap();
     assert!(again.from_cache);
     assert_eq!((again.digest.as_str(), again.info.version.as_str()), (loaded.digest.as_str(), A));
-    // A damaged entry is compiled again, not trusted.
+    // An entry of another component put in its place is compiled again, not run.
+    let other = versioned_wasm(B);
+    let other_loaded = restarted.load(&other).await.unwrap();
+    let other_entry = std::fs::read_dir(cache.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .find(|n| n.starts_with(other_loaded.digest.trim_start_matches("sha256:")) && n.ends_with(".cwasm"))
+        .unwrap();
+    std::fs::copy(cache.path().join(other_entry), cache.path().join(&entries[0])).unwrap();
+    let third = connector_host::runtime::Runtime::new(limits.clone()).unwrap().with_cache_dir(cache.path());
+    let reloaded = third.load(&wasm).await.unwrap();
+    assert!(!reloaded.from_cache);
+    assert_eq!(reloaded.info.version, A, "the right code, not the substituted entry");
+    // A damaged entry likewise.
     std::fs::write(cache.path().join(&entries[0]), b"garbage").unwrap();
-    let third = connector_host::runtime::Runtime::new(limits).unwrap().with_cache_dir(cache.path());
-    assert!(!third.load(&wasm).await.unwrap().from_cache);
+    let fourth = connector_host::runtime::Runtime::new(limits).unwrap().with_cache_dir(cache.path());
+    assert!(!fourth.load(&wasm).await.unwrap().from_cache);
 }
 
 #[tokio::test]
