@@ -39,6 +39,7 @@ pub fn runtime() -> (Arc<Runtime>, Arc<LoadedConnector>) {
 /// A tenant config pointing at the emulator, with extra settings.
 pub fn tenant(name: &str, data: &TenantData, emulator: &Emulator, extra: &[(&str, &str)]) -> TenantConfig {
     let mut t = connector_host::demo::emulated_tenant(name, data, &emulator.base_url());
+    t.settings.insert("defender-endpoint".to_string(), emulator.defender_url());
     for (k, v) in extra {
         t.settings.insert(k.to_string(), v.to_string());
     }

@@ -1,8 +1,7 @@
 //! The customer's "Test" button: sign in, compare granted permissions with what the connector
 //! needs, then read one record of each kind; every failure is a sentence the customer acts on.
 
-use crate::bindings::FetchRequest;
-use crate::poll::{explain, redact_error};
+use crate::poll::redact_error;
 use crate::runtime::{LoadedConnector, PreparedTenant, Runtime};
 
 /// One line of the checklist.
@@ -34,67 +33,31 @@ fn check(name: &str, ok: bool, detail: impl Into<String>) -> Check {
     Check { name: name.into(), ok, detail: detail.into() }
 }
 
-/// Runs the connection test for one tenant.
-pub async fn run(runtime: &Runtime, connector: &LoadedConnector, tenant: &PreparedTenant) -> TestReport {
-    let mut checks = Vec::new();
+/// Runs the connection test for one tenant: the connector's own checklist (sign-in, consent,
+/// one probe per feature), in a sandbox with the tenant's limits and egress policy.
+pub async fn run(runtime: &Runtime, _connector: &LoadedConnector, tenant: &PreparedTenant) -> TestReport {
     let mut session = match runtime.session(tenant).await {
         Ok(s) => s,
-        Err(e) => {
-            checks.push(check("Sandbox", false, e.to_string()));
-            return TestReport { checks };
-        }
+        Err(e) => return TestReport { checks: vec![check("Sandbox", false, e.to_string())] },
     };
-    let auth = match session.authenticate().await {
-        Ok(Ok(auth)) => auth,
-        Ok(Err(e)) => {
-            checks.push(check("Sign in", false, explain(&redact_error(e, &tenant.redactor))));
-            return TestReport { checks };
-        }
-        Err(e) => {
-            checks.push(check("Sign in", false, e.to_string()));
-            return TestReport { checks };
-        }
-    };
-    checks.push(check("Sign in", true, format!("token issued, valid for {} s", auth.expires_in_seconds)));
-    // Only permissions of the API this token is for can be seen in it.
-    let graph: Vec<_> = connector.info.permissions.iter().filter(|p| p.api == "Microsoft Graph").collect();
-    let missing: Vec<_> = graph.iter().filter(|p| !auth.roles.contains(&p.name)).collect();
-    if auth.roles.is_empty() {
-        checks.push(check("Permissions", false,
-            "the token carries no application permissions: admin consent has not been granted. In the app registration, open API permissions and click \"Grant admin consent\"."));
-    } else if missing.is_empty() {
-        checks.push(check("Permissions", true, format!("granted: {}", auth.roles.join(", "))));
-    } else {
-        let list: Vec<String> = missing.iter().map(|p| format!("{} (to {})", p.name, p.reason)).collect();
-        checks.push(check(
-            "Permissions",
-            false,
-            format!(
-                "missing Microsoft Graph application permission(s): {}; add them and grant admin consent",
-                list.join("; ")
-            ),
-        ));
+    match session.test_connection().await {
+        Ok(list) => TestReport {
+            checks: list
+                .into_iter()
+                .map(|c| check(&scrub(&c.feature, tenant), c.ok, scrub(&c.detail, tenant)))
+                .collect(),
+        },
+        Err(e) => TestReport { checks: vec![check("Connection test", false, e.to_string())] },
     }
-    let probe = FetchRequest { cursor: None, page_size: Some(1), attempt: 0 };
-    match session.fetch_incidents(&probe).await {
-        Ok(Ok(page)) => checks.push(check(
-            "Read incidents",
-            true,
-            format!("{} incident(s) in the first page of the backfill window", page.incidents.len()),
-        )),
-        Ok(Err(e)) => checks.push(check("Read incidents", false, explain(&redact_error(e, &tenant.redactor)))),
-        Err(e) => checks.push(check("Read incidents", false, e.to_string())),
+}
+
+/// The tenant's secrets removed and control characters escaped (details quote server bodies).
+fn scrub(text: &str, tenant: &PreparedTenant) -> String {
+    let e = redact_error(crate::bindings::ConnectorError::Transient(text.to_string()), &tenant.redactor);
+    match e {
+        crate::bindings::ConnectorError::Transient(t) => t,
+        _ => unreachable!("redact_error keeps the variant"),
     }
-    match session.fetch_alerts(&probe).await {
-        Ok(Ok(page)) => checks.push(check(
-            "Read alerts",
-            true,
-            format!("{} alert(s) in the first page of the backfill window", page.alerts.len()),
-        )),
-        Ok(Err(e)) => checks.push(check("Read alerts", false, explain(&redact_error(e, &tenant.redactor)))),
-        Err(e) => checks.push(check("Read alerts", false, e.to_string())),
-    }
-    TestReport { checks }
 }
 
 /// The checklist as text, one check per line.

@@ -1,6 +1,7 @@
 //! A small, generic wasmtime host for connector components: one sandbox per tenant, deny-by-default
 //! egress, per-tenant config, NDJSON output and durable cursors.
 
+pub mod analyst;
 pub mod bindings;
 pub mod checkpoint;
 pub mod config;

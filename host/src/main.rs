@@ -56,6 +56,84 @@ enum Command {
         #[arg(long)]
         tenant: String,
     },
+    /// Changes an incident of a tenant (status, assignment, classification, ...); prints the result as JSON.
+    UpdateIncident {
+        /// Host configuration (TOML).
+        #[arg(long)]
+        config: PathBuf,
+        /// Tenant name from the config.
+        #[arg(long)]
+        tenant: String,
+        /// Incident id.
+        #[arg(long)]
+        id: String,
+        /// The incident version the change is based on (the record's `version`); refused if it changed since.
+        #[arg(long, required_unless_present = "force")]
+        expected_version: Option<String>,
+        /// Change it without checking for a concurrent change.
+        #[arg(long)]
+        force: bool,
+        /// active, inProgress or resolved.
+        #[arg(long)]
+        status: Option<String>,
+        /// Analyst or queue to assign it to ("" unassigns).
+        #[arg(long)]
+        assign_to: Option<String>,
+        /// truePositive, falsePositive or informationalExpectedActivity.
+        #[arg(long)]
+        classification: Option<String>,
+        /// A determination that fits the classification (e.g. malware, securityTesting, notMalicious).
+        #[arg(long)]
+        determination: Option<String>,
+        /// informational, low, medium or high.
+        #[arg(long)]
+        severity: Option<String>,
+        /// A custom tag; repeat for several (replaces the incident's tags).
+        #[arg(long = "tag")]
+        tags: Vec<String>,
+        /// Removes all custom tags.
+        #[arg(long, conflicts_with = "tags")]
+        clear_tags: bool,
+        /// Why it was resolved.
+        #[arg(long)]
+        resolving_comment: Option<String>,
+    },
+    /// Adds a comment to an incident of a tenant; prints the incident afterwards as JSON.
+    Comment {
+        /// Host configuration (TOML).
+        #[arg(long)]
+        config: PathBuf,
+        /// Tenant name from the config.
+        #[arg(long)]
+        tenant: String,
+        /// Incident id.
+        #[arg(long)]
+        id: String,
+        /// The comment.
+        #[arg(long)]
+        text: String,
+    },
+    /// Runs an advanced hunting (KQL) query for a tenant: JSON, or a table when stdout is a terminal.
+    Hunt {
+        /// Host configuration (TOML).
+        #[arg(long)]
+        config: PathBuf,
+        /// Tenant name from the config.
+        #[arg(long)]
+        tenant: String,
+        /// The KQL query, sent as written.
+        #[arg(long, required_unless_present = "query_file", conflicts_with = "query_file")]
+        query: Option<String>,
+        /// A file holding the KQL query.
+        #[arg(long)]
+        query_file: Option<PathBuf>,
+        /// ISO 8601 timespan, e.g. P7D or 2024-02-01T08:00:00Z/P30D (default: the service's 30 days).
+        #[arg(long)]
+        timespan: Option<String>,
+        /// Output format (default: table on a terminal, JSON otherwise).
+        #[arg(long, value_enum)]
+        format: Option<HuntFormat>,
+    },
     /// Shows each tenant's health from the state directory: last success, newest record, lag, errors.
     Status {
         /// Host configuration (TOML).
@@ -74,6 +152,15 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+}
+
+/// How `hunt` prints its result.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum HuntFormat {
+    /// One JSON object: columns, rows, truncated.
+    Json,
+    /// A text table.
+    Table,
 }
 
 fn init_logs(default: &str) {
@@ -105,6 +192,42 @@ async fn main() -> ExitCode {
         Command::Test { config, tenant } => {
             init_logs("warn");
             test(config, tenant).await
+        }
+        Command::UpdateIncident {
+            config,
+            tenant,
+            id,
+            expected_version,
+            force: _,
+            status,
+            assign_to,
+            classification,
+            determination,
+            severity,
+            tags,
+            clear_tags,
+            resolving_comment,
+        } => {
+            init_logs("warn");
+            let update = connector_host::bindings::IncidentUpdate {
+                expected_version,
+                status,
+                assigned_to: assign_to,
+                classification,
+                determination,
+                severity,
+                custom_tags: if clear_tags { Some(Vec::new()) } else { (!tags.is_empty()).then_some(tags) },
+                resolving_comment,
+            };
+            update_incident(config, tenant, id, Action::Update(update)).await
+        }
+        Command::Comment { config, tenant, id, text } => {
+            init_logs("warn");
+            update_incident(config, tenant, id, Action::Comment(text)).await
+        }
+        Command::Hunt { config, tenant, query, query_file, timespan, format } => {
+            init_logs("warn");
+            hunt(config, tenant, query, query_file, timespan, format).await
         }
         Command::Status { config } => {
             init_logs("warn");
@@ -160,9 +283,15 @@ async fn run(config_path: PathBuf, once: bool) -> anyhow::Result<bool> {
     }
     let runtime = Arc::new(runtime);
     let connector = Arc::new(load_component(&runtime, Some(&config)).await?);
-    // Every tenant must fit the connector before anything runs (exit 2 otherwise).
+    // Every tenant must fit the connector before anything runs (exit 2 otherwise): the host's
+    // checks (keys, secrets, presets, limits), then the connector's own check of the values.
     for t in &config.tenants {
-        runtime.prepare(&connector, t)?;
+        let prepared = runtime.prepare(&connector, t)?;
+        let mut session = runtime.session(&prepared).await?;
+        if let Err(e) = session.check_config().await? {
+            let e = poll::redact_error(e, &prepared.redactor);
+            bail!("tenant `{}`: {}", t.name, poll::explain(&e));
+        }
     }
     // Before the output is opened: opening repairs a torn last line, which must never race another host.
     let checkpoints = CheckpointStore::new(&config.state_dir);
@@ -316,18 +445,109 @@ fn status(config_path: PathBuf) -> anyhow::Result<bool> {
     Ok(rows.iter().all(|(_, h)| h.as_ref().is_some_and(|h| h.consecutive_failures == 0)))
 }
 
-async fn test(config_path: PathBuf, tenant: String) -> anyhow::Result<bool> {
-    let config = HostConfig::load(&config_path)?;
-    let Some(tenant_config) = config.tenant(&tenant) else {
+/// The runtime, the configured connector and one named tenant prepared for it.
+async fn open_tenant(
+    config_path: &std::path::Path,
+    tenant: &str,
+) -> anyhow::Result<(Runtime, Arc<LoadedConnector>, connector_host::runtime::PreparedTenant)> {
+    let config = HostConfig::load(config_path)?;
+    let Some(tenant_config) = config.tenant(tenant) else {
         let names: Vec<_> = config.tenants.iter().map(|t| t.name.as_str()).collect();
         bail!("no tenant `{tenant}` in {}; tenants: {}", config_path.display(), names.join(", "));
     };
     let runtime = Runtime::new(config.limits.clone())?;
     let connector = Arc::new(load_component(&runtime, Some(&config)).await?);
     let prepared = runtime.prepare(&connector, tenant_config)?;
+    Ok((runtime, connector, prepared))
+}
+
+async fn test(config_path: PathBuf, tenant: String) -> anyhow::Result<bool> {
+    let (runtime, connector, prepared) = open_tenant(&config_path, &tenant).await?;
     let report = connector_host::connection_test::run(&runtime, &connector, &prepared).await;
     print!("{}", connector_host::connection_test::render(&tenant, &connector, &report));
     Ok(report.passed())
+}
+
+enum Action {
+    Update(connector_host::bindings::IncidentUpdate),
+    Comment(String),
+}
+
+/// Prints an action's failure: JSON on stdout for scripts, a sentence on stderr for people.
+fn action_failed(tenant: &str, e: &connector_host::analyst::ActionError) -> bool {
+    println!("{}", connector_host::analyst::error_json(tenant, e));
+    eprintln!("error: {e}");
+    false
+}
+
+async fn update_incident(config_path: PathBuf, tenant: String, id: String, action: Action) -> anyhow::Result<bool> {
+    use connector_host::analyst;
+    let (runtime, connector, prepared) = open_tenant(&config_path, &tenant).await?;
+    let result = match &action {
+        Action::Update(u) => analyst::update_incident(&runtime, &prepared, &id, u).await,
+        Action::Comment(text) => analyst::add_comment(&runtime, &prepared, &id, text).await,
+    };
+    match result {
+        Ok(r) => {
+            let producer = connector_host::output::Producer {
+                name: connector.info.name.clone(),
+                version: connector.info.version.clone(),
+            };
+            println!("{}", analyst::update_json(&tenant, &producer, &r)?);
+            eprintln!(
+                "incident {} {} through the {} ({}); its version is now {}",
+                r.incident.id,
+                if matches!(action, Action::Comment(_)) { "commented" } else { "updated" },
+                match r.path {
+                    connector_host::bindings::UpdatePath::MicrosoftGraph => "Microsoft Graph",
+                    connector_host::bindings::UpdatePath::DefenderApi => "Microsoft 365 Defender API",
+                },
+                r.reason,
+                r.incident.version
+            );
+            Ok(true)
+        }
+        Err(e) => Ok(action_failed(&tenant, &e)),
+    }
+}
+
+async fn hunt(
+    config_path: PathBuf,
+    tenant: String,
+    query: Option<String>,
+    query_file: Option<PathBuf>,
+    timespan: Option<String>,
+    format: Option<HuntFormat>,
+) -> anyhow::Result<bool> {
+    use connector_host::analyst;
+    let query = match (query, query_file) {
+        (Some(q), _) => q,
+        (None, Some(path)) => {
+            std::fs::read_to_string(&path).with_context(|| format!("cannot read the query file {}", path.display()))?
+        }
+        (None, None) => bail!("give --query or --query-file"),
+    };
+    let (runtime, _connector, prepared) = open_tenant(&config_path, &tenant).await?;
+    match analyst::hunt(&runtime, &prepared, &query, timespan.as_deref()).await {
+        Ok(r) => {
+            let table = format.unwrap_or(if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+                HuntFormat::Table
+            } else {
+                HuntFormat::Json
+            });
+            match table {
+                HuntFormat::Table => print!("{}", analyst::hunting_table(&r)),
+                HuntFormat::Json => println!("{}", analyst::hunting_json(&tenant, &r)?),
+            }
+            if r.truncated {
+                eprintln!(
+                    "warning: the service's row cap was reached; more rows may exist (narrow the query or the timespan)"
+                );
+            }
+            Ok(true)
+        }
+        Err(e) => Ok(action_failed(&tenant, &e)),
+    }
 }
 
 fn versions(config_path: PathBuf) -> anyhow::Result<bool> {

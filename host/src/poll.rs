@@ -73,6 +73,10 @@ impl PollError {
                 ConnectorError::Transient(_) => "transient",
                 ConnectorError::InvalidResponse(_) => "invalid-response",
                 ConnectorError::DeniedBySandbox(_) => "denied-by-sandbox",
+                ConnectorError::NotFound(_) => "not-found",
+                ConnectorError::Conflict(_) => "conflict",
+                ConnectorError::InvalidRequest(_) => "invalid-request",
+                ConnectorError::Query(_) => "query",
             },
             PollError::Sandbox(e) => e.kind(),
             PollError::Timeout(_) => "timeout",
@@ -120,6 +124,23 @@ pub fn redact_error(e: ConnectorError, r: &Redactor) -> ConnectorError {
             ConnectorError::InvalidResponse(i)
         }
         ConnectorError::DeniedBySandbox(m) => ConnectorError::DeniedBySandbox(f(m)),
+        ConnectorError::NotFound(m) => ConnectorError::NotFound(f(m)),
+        ConnectorError::Conflict(mut c) => {
+            c.message = f(c.message);
+            c.expected_version = f(c.expected_version);
+            c.current_version = f(c.current_version);
+            ConnectorError::Conflict(c)
+        }
+        ConnectorError::InvalidRequest(mut i) => {
+            i.message = f(i.message);
+            i.field = f(i.field);
+            ConnectorError::InvalidRequest(i)
+        }
+        ConnectorError::Query(mut q) => {
+            q.message = f(q.message);
+            q.request_id = q.request_id.map(f);
+            ConnectorError::Query(q)
+        }
     }
 }
 
@@ -142,6 +163,22 @@ pub fn explain(e: &ConnectorError) -> String {
         }
         ConnectorError::InvalidResponse(r) => format!("invalid response (HTTP {}): {}", r.status, r.message),
         ConnectorError::DeniedBySandbox(m) => format!("denied by the sandbox: {m}"),
+        ConnectorError::NotFound(m) => format!("not found: {m}"),
+        ConnectorError::Conflict(c) => format!("conflict: {}", c.message),
+        ConnectorError::InvalidRequest(i) => format!("invalid request (`{}`): {}", i.field, i.message),
+        ConnectorError::Query(q) => {
+            let kind = match q.kind {
+                crate::bindings::QueryFailure::InvalidQuery => "invalid query",
+                crate::bindings::QueryFailure::QuotaExceeded => "quota exceeded",
+                crate::bindings::QueryFailure::Timeout => "timeout",
+                crate::bindings::QueryFailure::TooLarge => "result too large",
+                crate::bindings::QueryFailure::Failed => "failed",
+            };
+            let id = q.request_id.as_deref().map(|r| format!(", request-id {r}")).unwrap_or_default();
+            let retry =
+                q.retry_after_ms.map(|ms| format!(", retry after {:.1} s", ms as f64 / 1000.0)).unwrap_or_default();
+            format!("hunting query failed ({kind}, HTTP {}{id}{retry}): {}", q.status, q.message)
+        }
     }
 }
 

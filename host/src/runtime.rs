@@ -338,9 +338,33 @@ impl Runtime {
                 missing.name, missing.description
             )));
         }
+        // A preset key (e.g. `cloud`) supplies the endpoints a tenant does not set explicitly.
+        let mut implied: BTreeMap<&str, &str> = BTreeMap::new();
+        for spec in keys.iter().filter(|k| !k.presets.is_empty()) {
+            let Some(chosen) = values.get(&spec.name).map(ConfigValue::value).or(spec.default_value.as_deref()) else {
+                continue;
+            };
+            let chosen = chosen.trim();
+            let preset = spec.presets.iter().find(|p| p.value.eq_ignore_ascii_case(chosen)).ok_or_else(|| {
+                let allowed: Vec<&str> = spec.presets.iter().map(|p| p.value.as_str()).collect();
+                err(format!(
+                    "setting `{}` = `{chosen}` is not one of: {} ({})",
+                    spec.name,
+                    allowed.join(", "),
+                    spec.description
+                ))
+            })?;
+            for e in &preset.endpoints {
+                implied.insert(e.key.as_str(), e.url.as_str());
+            }
+        }
         let mut origins = Vec::new();
         for spec in keys.iter().filter(|k| k.endpoint) {
-            let value = values.get(&spec.name).map(ConfigValue::value).or(spec.default_value.as_deref());
+            let value = values
+                .get(&spec.name)
+                .map(ConfigValue::value)
+                .or_else(|| implied.get(spec.name.as_str()).copied())
+                .or(spec.default_value.as_deref());
             if let Some(url) = value {
                 origins.push(
                     Origin::parse(url, tenant.allow_http).map_err(|e| err(format!("setting `{}`: {e}", spec.name)))?,
@@ -529,5 +553,42 @@ impl Session {
     /// `map-severity`.
     pub async fn map_severity(&mut self, severity: &str) -> Result<u8, SandboxError> {
         call!(self, call_map_severity, severity)
+    }
+
+    /// `check-config`.
+    pub async fn check_config(&mut self) -> Result<Result<(), bindings::ConnectorError>, SandboxError> {
+        call!(self, call_check_config)
+    }
+
+    /// `test-connection`.
+    pub async fn test_connection(&mut self) -> Result<Vec<bindings::Check>, SandboxError> {
+        call!(self, call_test_connection)
+    }
+
+    /// `update-incident`.
+    pub async fn update_incident(
+        &mut self,
+        id: &str,
+        update: &bindings::IncidentUpdate,
+    ) -> Result<Result<bindings::UpdateResult, bindings::ConnectorError>, SandboxError> {
+        call!(self, call_update_incident, id, update)
+    }
+
+    /// `add-incident-comment`.
+    pub async fn add_incident_comment(
+        &mut self,
+        id: &str,
+        comment: &str,
+    ) -> Result<Result<bindings::UpdateResult, bindings::ConnectorError>, SandboxError> {
+        call!(self, call_add_incident_comment, id, comment)
+    }
+
+    /// `run-hunting-query`.
+    pub async fn run_hunting_query(
+        &mut self,
+        query: &str,
+        timespan: Option<&str>,
+    ) -> Result<Result<bindings::HuntingResult, bindings::ConnectorError>, SandboxError> {
+        call!(self, call_run_hunting_query, query, timespan)
     }
 }

@@ -24,11 +24,13 @@ fn text(b: &[u8]) -> String {
 async fn setup(dir: &Path) -> (Emulator, std::path::PathBuf) {
     let emulator = Emulator::start().await.unwrap();
     let now = chrono::Utc::now();
-    let good = demo::generate_tenant(0, 30, now);
+    let mut good = demo::generate_tenant(0, 30, now);
+    good.defender_roles = vec![graph_emulator::DEFENDER_WRITE_ROLE.to_string()];
     let bad = demo::generate_tenant(1, 10, now);
     emulator.add_tenant(good.clone());
     emulator.add_tenant(bad.clone());
     let base = emulator.base_url();
+    let defender = emulator.defender_url();
     let config = format!(
         r#"
 state_dir = "state"
@@ -37,7 +39,7 @@ output = "records.ndjson"
 [[tenant]]
 name = "good"
 allow_http = true
-settings = {{ tenant-id = "{}", client-id = "{}", login-endpoint = "{base}", graph-endpoint = "{base}" }}
+settings = {{ tenant-id = "{}", client-id = "{}", login-endpoint = "{base}", graph-endpoint = "{base}", defender-endpoint = "{defender}" }}
 secrets = {{ client-secret = {{ env = "GOOD_SECRET" }} }}
 
 [[tenant]]
@@ -88,16 +90,24 @@ async fn test_command_is_a_checklist_with_an_exit_code() {
     let out = host(&["test", "--config", cfg, "--tenant", "good"], &[("GOOD_SECRET", &secret)]).await;
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
-    assert!(stdout.starts_with("Connection test for tenant `good` (microsoft-defender-xdr 0.1.0)\n  [ ok ] Sign in: token issued, valid for "), "{stdout}");
-    assert!(stdout.contains("  [ ok ] Read incidents: 1 incident(s)"), "{stdout}");
+    let base = _emulator.base_url();
+    assert!(
+        stdout.starts_with(&format!("Connection test for tenant `good` (microsoft-defender-xdr 0.1.0)\n  [ ok ] Sign in: {base} issued a token for {base} with the client secret, valid for 60 min\n")),
+        "{stdout}"
+    );
+    assert!(stdout.contains("  [ ok ] Read incidents: works (a one-item read of incidents returned 1)\n"), "{stdout}");
+    assert!(stdout.contains("  [ ok ] Advanced hunting: works (`AlertInfo | take 1` returned 0 row(s))\n"), "{stdout}");
+    assert!(
+        stdout.contains("  [ ok ] Update incidents: allowed through the Microsoft 365 Defender API at "),
+        "{stdout}"
+    );
     assert!(stdout.ends_with("Result: PASS\n"), "{stdout}");
 
     let out = host(&["test", "--config", cfg, "--tenant", "bad"], &[("GOOD_SECRET", &secret)]).await;
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        stdout
-            .contains("  [FAIL] Sign in: sign-in failed (AADSTS7000215, invalid_client): The client secret is wrong."),
+        stdout.contains("  [FAIL] Sign in: sign-in failed (AADSTS7000215): The client secret is wrong."),
         "{stdout}"
     );
     assert!(stdout.ends_with("Result: FAIL (1 problem(s))\n"), "{stdout}");
@@ -250,4 +260,86 @@ async fn a_component_dropped_into_the_components_dir_serves_the_next_poll_withou
 unsafe extern "C" {
     #[link_name = "kill"]
     fn libc_kill(pid: i32, sig: i32) -> i32;
+}
+
+#[tokio::test]
+async fn update_comment_and_hunt_commands_print_json_and_exit_by_outcome() {
+    let dir = tempfile::tempdir().unwrap();
+    let (emulator, config) = setup(dir.path()).await;
+    let secret = demo::client_secret(0);
+    let env = [("GOOD_SECRET", secret.as_str())];
+    let cfg = config.to_str().unwrap();
+    let incident = emulator.incidents(&demo::tenant_id(0)).into_iter().next().unwrap();
+    let id = incident["id"].as_str().unwrap().to_string();
+    let version = incident["lastUpdateDateTime"].as_str().unwrap().to_string();
+
+    let args = |v: &str| {
+        vec![
+            "update-incident".to_string(),
+            "--config".into(),
+            cfg.into(),
+            "--tenant".into(),
+            "good".into(),
+            "--id".into(),
+            id.clone(),
+            "--expected-version".into(),
+            v.to_string(),
+            "--status".into(),
+            "resolved".into(),
+            "--classification".into(),
+            "truePositive".into(),
+            "--determination".into(),
+            "malware".into(),
+        ]
+    };
+    let a = args(&version);
+    let out = host(&a.iter().map(String::as_str).collect::<Vec<_>>(), &env).await;
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    let v: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(v["path"], "defender-api");
+    assert_eq!(v["incident"]["status"], "resolved");
+    assert_eq!(v["incident"]["determination"], "malware");
+    assert_eq!(v["incident"]["schema"], "redcarbon.connector.record/v1");
+    let new_version = v["incident"]["version"].as_str().unwrap().to_string();
+    assert_ne!(new_version, version);
+    assert!(stderr.contains(&format!("incident {id} updated through the Microsoft 365 Defender API")), "{stderr}");
+
+    // The version we saw is stale now: a typed conflict, exit 1, nothing written.
+    let out = host(&args(&version).iter().map(String::as_str).collect::<Vec<_>>(), &env).await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let e: serde_json::Value = serde_json::from_str(text(&out.stdout).trim()).unwrap();
+    assert_eq!(e["error"]["kind"], "conflict");
+    assert_eq!(e["error"]["current_version"], new_version.as_str());
+    assert!(text(&out.stderr).starts_with("error: conflict: incident "), "{}", text(&out.stderr));
+
+    // Without a version to guard against, the command refuses unless --force says so.
+    let out =
+        host(&["update-incident", "--config", cfg, "--tenant", "good", "--id", &id, "--status", "active"], &env).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("--expected-version"), "{}", text(&out.stderr));
+
+    let out =
+        host(&["comment", "--config", cfg, "--tenant", "good", "--id", &id, "--text", "isolated the host"], &env).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stored = emulator.incident(&demo::tenant_id(0), &id).unwrap();
+    assert_eq!(stored["comments"].as_array().unwrap().last().unwrap()["comment"], "isolated the host");
+
+    // Hunting: JSON when piped, a table on request.
+    let kql = "AlertInfo | take 2";
+    let body = r#"{"schema":[{"name":"Title","type":"String"},{"name":"Severity","type":"String"}],"results":[{"Title":"Ransomware","Severity":"High"},{"Title":"Phish","Severity":"Low"}]}"#;
+    emulator.set_hunting_result(&demo::tenant_id(0), kql, body);
+    let out = host(&["hunt", "--config", cfg, "--tenant", "good", "--query", kql, "--timespan", "P1D"], &env).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_str(text(&out.stdout).trim()).unwrap();
+    assert_eq!(v["columns"], serde_json::json!([{"name":"Title","type":"String"},{"name":"Severity","type":"String"}]));
+    assert_eq!(v["rows"][1], serde_json::json!({"Title":"Phish","Severity":"Low"}));
+    let out = host(&["hunt", "--config", cfg, "--tenant", "good", "--query", kql, "--format", "table"], &env).await;
+    assert_eq!(
+        text(&out.stdout),
+        "Title       Severity\n----------  --------\nRansomware  High\nPhish       Low\n2 row(s)\n"
+    );
+    for shown in [text(&out.stdout), text(&out.stderr)] {
+        assert!(!shown.contains(&secret));
+    }
 }

@@ -1,7 +1,7 @@
 //! Entra ID client credentials: the token request, its reuse until shortly before expiry, and
 //! sign-in errors explained in words a customer can act on.
 
-use crate::config::{self, Settings};
+use crate::config::{self, Credential, Settings};
 use crate::error::ConnectorError;
 use crate::http::{Method, Request, Response};
 use base64::Engine;
@@ -43,48 +43,124 @@ pub struct Token {
 /// Most refresh margin we keep before expiry; Entra tokens live 60–90 minutes.
 const MAX_REFRESH_MARGIN_SECS: u64 = 300;
 
-/// Keeps one token per component instance and reuses it until shortly before it expires.
+/// The API a token is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resource {
+    /// Microsoft Graph (incidents, alerts, hunting, Graph incident updates).
+    Graph,
+    /// The Microsoft 365 Defender API ("Microsoft Threat Protection"), for its incident updates.
+    Defender,
+}
+
+impl Resource {
+    /// The API's name as the Entra portal lists it under API permissions.
+    pub fn api_name(self) -> &'static str {
+        match self {
+            Resource::Graph => "Microsoft Graph",
+            Resource::Defender => "Microsoft Threat Protection",
+        }
+    }
+}
+
+/// Keeps one token per API per component instance and reuses each until shortly before it expires.
 #[derive(Debug, Default)]
 pub struct TokenCache {
-    current: Option<Token>,
+    graph: Option<Token>,
+    defender: Option<Token>,
     /// Token requests made by this cache (tests and logs count them).
     pub requests: u32,
 }
 
 impl TokenCache {
-    /// The cached token if it is still good at `now` (Unix seconds).
+    fn slot(&mut self, resource: Resource) -> &mut Option<Token> {
+        match resource {
+            Resource::Graph => &mut self.graph,
+            Resource::Defender => &mut self.defender,
+        }
+    }
+
+    /// The cached Graph token if it is still good at `now` (Unix seconds).
     pub fn valid(&self, now: u64) -> Option<&Token> {
-        self.current.as_ref().filter(|t| now < t.refresh_at)
+        self.valid_for(Resource::Graph, now)
     }
 
-    /// Stores a freshly issued token.
+    /// The cached token for `resource` if it is still good at `now`.
+    pub fn valid_for(&self, resource: Resource, now: u64) -> Option<&Token> {
+        let slot = match resource {
+            Resource::Graph => &self.graph,
+            Resource::Defender => &self.defender,
+        };
+        slot.as_ref().filter(|t| now < t.refresh_at)
+    }
+
+    /// Stores a freshly issued Graph token.
     pub fn store(&mut self, token: Token) {
-        self.current = Some(token);
+        self.store_for(Resource::Graph, token);
     }
 
-    /// Forgets the token (Graph said it is no longer valid).
+    /// Stores a freshly issued token for `resource`.
+    pub fn store_for(&mut self, resource: Resource, token: Token) {
+        *self.slot(resource) = Some(token);
+    }
+
+    /// Forgets the Graph token (Graph said it is no longer valid).
     pub fn invalidate(&mut self) {
-        self.current = None;
+        self.invalidate_for(Resource::Graph);
+    }
+
+    /// Forgets the token for `resource`.
+    pub fn invalidate_for(&mut self, resource: Resource) {
+        *self.slot(resource) = None;
     }
 }
 
-/// The token request for `settings`.
+/// The Graph token request for `settings` (a certificate assertion is stamped with `now`).
 pub fn token_request(settings: &Settings) -> Request {
-    let body = form_urlencoded::Serializer::new(String::new())
-        .append_pair("client_id", &settings.client_id)
-        .append_pair("scope", &settings.scope())
-        .append_pair("client_secret", settings.client_secret.expose())
-        .append_pair("grant_type", "client_credentials")
-        .finish();
-    Request {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    token_request_for(settings, Resource::Graph, now as i64, 0).expect("settings validated the credential")
+}
+
+/// The token request for `resource`; with a certificate, the assertion is issued at `now`.
+pub fn token_request_for(
+    settings: &Settings,
+    resource: Resource,
+    now: i64,
+    nonce: u64,
+) -> Result<Request, ConnectorError> {
+    let url = format!("{}/{}/oauth2/v2.0/token", settings.login_endpoint, settings.tenant_id);
+    let scope = match resource {
+        Resource::Graph => settings.scope(),
+        Resource::Defender => settings.defender_scope(),
+    };
+    let mut form = form_urlencoded::Serializer::new(String::new());
+    form.append_pair("client_id", &settings.client_id).append_pair("scope", &scope);
+    match &settings.credential {
+        Credential::Secret(secret) => {
+            form.append_pair("client_secret", secret.expose());
+        }
+        Credential::Certificate { private_key, thumbprint } => {
+            let jwt = crate::assertion::client_assertion(
+                private_key.expose(),
+                thumbprint,
+                &settings.client_id,
+                &url,
+                now,
+                nonce,
+            )?;
+            form.append_pair("client_assertion_type", crate::assertion::ASSERTION_TYPE)
+                .append_pair("client_assertion", &jwt);
+        }
+    }
+    let body = form.append_pair("grant_type", "client_credentials").finish();
+    Ok(Request {
         method: Method::Post,
-        url: format!("{}/{}/oauth2/v2.0/token", settings.login_endpoint, settings.tenant_id),
+        url,
         headers: vec![
             ("content-type".into(), "application/x-www-form-urlencoded".into()),
             ("accept".into(), "application/json".into()),
         ],
         body: Some(body.into_bytes()),
-    }
+    })
 }
 
 #[derive(Deserialize)]
@@ -191,7 +267,7 @@ fn explain_entra_error(err: &EntraError, settings: &Settings) -> ConnectorError 
     let first_line = err.error_description.lines().next().unwrap_or_default().trim().to_string();
     let message = match code {
         Some(7_000_215) => {
-            let hint = if config::is_guid(settings.client_secret.expose()) {
+            let hint = if settings.client_secret().is_some_and(|s| config::is_guid(s.expose())) {
                 " The value entered looks like a secret ID (a GUID): paste the secret's Value column instead."
             } else {
                 ""
@@ -204,15 +280,28 @@ fn explain_entra_error(err: &EntraError, settings: &Settings) -> ConnectorError 
             settings.client_id, settings.tenant_id
         ),
         Some(90_002) => format!(
-            "Tenant {} was not found. Check the Directory (tenant) ID, and that the login endpoint ({}) belongs to the tenant's cloud.",
-            settings.tenant_id, settings.login_endpoint
+            "Tenant {} was not found at {}. Check the Directory (tenant) ID; if the tenant is in a US Government cloud, set `{}` to gcc-high or dod (the login endpoint must belong to the tenant's cloud).",
+            settings.tenant_id,
+            settings.login_endpoint,
+            config::CLOUD
         ),
         Some(70_011) => format!(
             "Entra ID rejected the scope {}. Check `{}`: it must be the Microsoft Graph base URL of the tenant's cloud.",
             settings.scope(),
             config::GRAPH_ENDPOINT
         ),
-        Some(700_024) | Some(7_000_112) => format!("The application is disabled or its sign-in is not allowed: {first_line}"),
+        Some(700_027) => format!(
+            "Entra ID did not accept the certificate's signature ({first_line}). Upload the certificate (its public part, .cer or .pem) to the app registration's Certificates & secrets page, and check that `{}` is that certificate's thumbprint and `{}` its private key.",
+            config::CERTIFICATE_THUMBPRINT,
+            config::CERTIFICATE_KEY
+        ),
+        Some(700_024) => "The certificate's client assertion is outside its validity time: the host's clock is wrong by more than a few minutes; fix the clock (NTP).".to_string(),
+        Some(500_011) => format!(
+            "Entra ID at {} does not know the API the token was asked for ({first_line}). Either the login endpoint and that API's endpoint belong to different clouds (set `{}` and leave the endpoints unset), or, for the Microsoft 365 Defender API, the tenant has no Microsoft Defender XDR.",
+            settings.login_endpoint,
+            config::CLOUD
+        ),
+        Some(7_000_112) => format!("The application is disabled or its sign-in is not allowed: {first_line}"),
         _ => format!("Entra ID refused to sign in: {first_line}"),
     };
     ConnectorError::Auth { code: code.map(|c| format!("AADSTS{c}")), error: err.error.clone(), message }

@@ -69,16 +69,68 @@ impl Guest for Plugin {
                     required: k.required,
                     endpoint: k.endpoint,
                     default_value: k.default.map(Into::into),
+                    presets: if k.name == config::CLOUD { cloud_presets() } else { Vec::new() },
                 })
                 .collect(),
-            default_hosts: vec!["login.microsoftonline.com".into(), "graph.microsoft.com".into()],
+            default_hosts: vec![
+                "login.microsoftonline.com".into(),
+                "graph.microsoft.com".into(),
+                "api.security.microsoft.com".into(),
+            ],
             permissions: vec![
                 permission("Microsoft Graph", "SecurityIncident.Read.All", "read incidents and their alerts"),
                 permission("Microsoft Graph", "SecurityAlert.Read.All", "read alerts (alerts_v2)"),
-                // ThreatHunting.Read.All and Incident.ReadWrite.All join this list with the hunting and
-                // update functions; until then the Test button must not fail a tenant for lacking them.
+                permission("Microsoft Graph", "ThreatHunting.Read.All", "run advanced hunting (KQL) queries"),
+                permission(
+                    "Microsoft Threat Protection",
+                    "Incident.ReadWrite.All",
+                    "update incidents (status, severity via Graph, assignment, classification, comments); Microsoft Graph SecurityIncident.ReadWrite.All works instead",
+                ),
             ],
         }
+    }
+
+    fn check_config() -> Result<(), wit::ConnectorError> {
+        Settings::load(&Store).map(|_| ()).map_err(to_wit_error)
+    }
+
+    fn test_connection() -> Vec<wit::Check> {
+        let checks = match Settings::load(&Store) {
+            Err(e) => crate::connection_test::settings_failed(&e),
+            Ok(settings) => TOKENS.with(|tokens| {
+                let mut tokens = tokens.borrow_mut();
+                let mut connector = Connector { http: WasiHttp, clock: SystemClock, settings, tokens: &mut tokens };
+                connector.test_connection()
+            }),
+        };
+        checks.into_iter().map(|c| wit::Check { feature: c.feature, ok: c.ok, detail: c.detail }).collect()
+    }
+
+    fn update_incident(id: String, update: wit::IncidentUpdate) -> Result<wit::UpdateResult, wit::ConnectorError> {
+        let change = crate::update::IncidentUpdate {
+            expected_version: update.expected_version,
+            status: update.status,
+            assigned_to: update.assigned_to,
+            classification: update.classification,
+            determination: update.determination,
+            severity: update.severity,
+            custom_tags: update.custom_tags,
+            resolving_comment: update.resolving_comment,
+        };
+        with_connector(|c| c.update_incident(&id, &change)).map(outcome)
+    }
+
+    fn add_incident_comment(id: String, comment: String) -> Result<wit::UpdateResult, wit::ConnectorError> {
+        with_connector(|c| c.add_comment(&id, &comment)).map(outcome)
+    }
+
+    fn run_hunting_query(query: String, timespan: Option<String>) -> Result<wit::HuntingResult, wit::ConnectorError> {
+        let r = with_connector(|c| c.run_hunting_query(&query, timespan.as_deref()))?;
+        Ok(wit::HuntingResult {
+            columns: r.columns.into_iter().map(|c| wit::HuntingColumn { name: c.name, type_: c.kind }).collect(),
+            rows: r.rows,
+            truncated: r.truncated,
+        })
     }
 
     fn authenticate() -> Result<wit::AuthInfo, wit::ConnectorError> {
@@ -111,6 +163,32 @@ impl Guest for Plugin {
 
     fn map_severity(severity: String) -> u8 {
         crate::severity::score(&severity)
+    }
+}
+
+fn cloud_presets() -> Vec<wit::Preset> {
+    let endpoint = |key: &str, url: &str| wit::EndpointDefault { key: key.into(), url: url.into() };
+    crate::cloud::ALL
+        .iter()
+        .map(|c| wit::Preset {
+            value: c.name().into(),
+            endpoints: vec![
+                endpoint(config::LOGIN_ENDPOINT, c.login()),
+                endpoint(config::GRAPH_ENDPOINT, c.graph()),
+                endpoint(config::DEFENDER_ENDPOINT, c.defender()),
+            ],
+        })
+        .collect()
+}
+
+fn outcome(o: crate::analyst::UpdateOutcome) -> wit::UpdateResult {
+    wit::UpdateResult {
+        incident: incident(o.incident),
+        path: match o.path {
+            crate::update::UpdatePath::Graph => wit::UpdatePath::MicrosoftGraph,
+            crate::update::UpdatePath::DefenderApi => wit::UpdatePath::DefenderApi,
+        },
+        reason: o.reason,
     }
 }
 
@@ -198,6 +276,24 @@ fn to_wit_error(e: ConnectorError) -> wit::ConnectorError {
             wit::ConnectorError::InvalidResponse(wit::InvalidResponseError { status, message })
         }
         ConnectorError::DeniedBySandbox(m) => wit::ConnectorError::DeniedBySandbox(m),
+        ConnectorError::NotFound(m) => wit::ConnectorError::NotFound(m),
+        ConnectorError::Conflict { expected_version, current_version, message } => {
+            wit::ConnectorError::Conflict(wit::ConflictError { expected_version, current_version, message })
+        }
+        ConnectorError::InvalidRequest { field, message } => {
+            wit::ConnectorError::InvalidRequest(wit::InvalidRequestError { field, message })
+        }
+        ConnectorError::Query { kind, status, request_id, retry_after_ms, message } => {
+            use crate::error::QueryFailure as Q;
+            let kind = match kind {
+                Q::InvalidQuery => wit::QueryFailure::InvalidQuery,
+                Q::QuotaExceeded => wit::QueryFailure::QuotaExceeded,
+                Q::Timeout => wit::QueryFailure::Timeout,
+                Q::TooLarge => wit::QueryFailure::TooLarge,
+                Q::Failed => wit::QueryFailure::Failed,
+            };
+            wit::ConnectorError::Query(wit::QueryError { kind, status, request_id, retry_after_ms, message })
+        }
     }
 }
 

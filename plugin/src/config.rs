@@ -43,6 +43,14 @@ pub const CLIENT_SECRET: &str = "client-secret";
 pub const LOGIN_ENDPOINT: &str = "login-endpoint";
 /// Key: Microsoft Graph base URL.
 pub const GRAPH_ENDPOINT: &str = "graph-endpoint";
+/// Key: national cloud preset.
+pub const CLOUD: &str = "cloud";
+/// Key: Microsoft 365 Defender API base URL.
+pub const DEFENDER_ENDPOINT: &str = "defender-endpoint";
+/// Key: PEM private key of the app's certificate (instead of a client secret).
+pub const CERTIFICATE_KEY: &str = "certificate-private-key";
+/// Key: SHA-1 thumbprint of that certificate, as the app registration shows it.
+pub const CERTIFICATE_THUMBPRINT: &str = "certificate-thumbprint";
 /// Key: first-run window.
 pub const BACKFILL: &str = "backfill";
 /// Key: look-back overlap.
@@ -56,6 +64,8 @@ pub const ALERTS_PAGE_SIZE: &str = "alerts-page-size";
 pub const DEFAULT_LOGIN: &str = "https://login.microsoftonline.com";
 /// Global-cloud Graph host.
 pub const DEFAULT_GRAPH: &str = "https://graph.microsoft.com";
+/// Global-cloud Microsoft 365 Defender API host.
+pub const DEFAULT_DEFENDER: &str = "https://api.security.microsoft.com";
 /// Graph rejects `$top` above 50 on incidents with a 400 (observed; see the Graph notes).
 pub const INCIDENTS_MAX_PAGE: u32 = 50;
 /// alerts_v2's cap is undocumented; 100 is documented to work, and 1000 was the legacy alerts cap.
@@ -83,15 +93,39 @@ pub const KEYS: &[KeySpec] = &[
     },
     KeySpec {
         name: CLIENT_SECRET,
-        description: "Client secret VALUE of that app registration (not the secret's ID).",
+        description: "Client secret VALUE of that app registration (not the secret's ID); or use certificate-private-key and certificate-thumbprint instead.",
         secret: true,
-        required: true,
+        required: false,
         endpoint: false,
         default: None,
     },
     KeySpec {
+        name: CERTIFICATE_KEY,
+        description: "PEM private key (PKCS#8 or PKCS#1 RSA) of a certificate uploaded to the app registration, used instead of a client secret.",
+        secret: true,
+        required: false,
+        endpoint: false,
+        default: None,
+    },
+    KeySpec {
+        name: CERTIFICATE_THUMBPRINT,
+        description: "Thumbprint (SHA-1, 40 hex digits) of that certificate, as the app registration's Certificates & secrets page shows it.",
+        secret: false,
+        required: false,
+        endpoint: false,
+        default: None,
+    },
+    KeySpec {
+        name: CLOUD,
+        description: "Microsoft cloud of the tenant: global, gcc, gcc-high or dod; sets the login, Graph and Defender API hosts together (China is not supported: the security APIs are not offered there).",
+        secret: false,
+        required: false,
+        endpoint: false,
+        default: Some("global"),
+    },
+    KeySpec {
         name: LOGIN_ENDPOINT,
-        description: "Entra ID login base URL; change it only for national clouds or a test emulator.",
+        description: "Entra ID login base URL; overrides the cloud's login host (for a proxy or a test emulator).",
         secret: false,
         required: false,
         endpoint: true,
@@ -99,11 +133,19 @@ pub const KEYS: &[KeySpec] = &[
     },
     KeySpec {
         name: GRAPH_ENDPOINT,
-        description: "Microsoft Graph base URL; change it only for national clouds or a test emulator.",
+        description: "Microsoft Graph base URL; overrides the cloud's Graph host (for a proxy or a test emulator).",
         secret: false,
         required: false,
         endpoint: true,
         default: Some(DEFAULT_GRAPH),
+    },
+    KeySpec {
+        name: DEFENDER_ENDPOINT,
+        description: "Microsoft 365 Defender API base URL, used to update incidents when the app has Incident.ReadWrite.All; overrides the cloud's host (e.g. a regional api-eu.security.microsoft.com).",
+        secret: false,
+        required: false,
+        endpoint: true,
+        default: Some(DEFAULT_DEFENDER),
     },
     KeySpec {
         name: BACKFILL,
@@ -160,6 +202,20 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// How the app proves its identity to Entra ID.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credential {
+    /// A client secret value.
+    Secret(Secret),
+    /// A certificate: its PEM private key signs a client assertion naming its thumbprint.
+    Certificate {
+        /// PEM private key.
+        private_key: Secret,
+        /// SHA-1 thumbprint of the certificate (20 bytes).
+        thumbprint: [u8; 20],
+    },
+}
+
 /// Where the first poll starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backfill {
@@ -176,12 +232,16 @@ pub struct Settings {
     pub tenant_id: String,
     /// Application (client) ID.
     pub client_id: String,
-    /// Client secret.
-    pub client_secret: Secret,
+    /// Client secret or certificate.
+    pub credential: Credential,
+    /// The national cloud preset.
+    pub cloud: crate::cloud::Cloud,
     /// Login base URL without a trailing slash.
     pub login_endpoint: String,
     /// Graph base URL without a trailing slash.
     pub graph_endpoint: String,
+    /// Microsoft 365 Defender API base URL without a trailing slash.
+    pub defender_endpoint: String,
     /// First-run start.
     pub backfill: Backfill,
     /// Seconds each scan re-reads before the newest version seen.
@@ -211,9 +271,17 @@ impl Settings {
         check_tenant_id(&tenant_id)?;
         let client_id = required(CLIENT_ID)?;
         check_guid(CLIENT_ID, &client_id, "the Application (client) ID from the app registration's Overview page")?;
-        let client_secret = Secret::new(required(CLIENT_SECRET)?);
-        let login_endpoint = endpoint(LOGIN_ENDPOINT, get(LOGIN_ENDPOINT)?.as_deref().unwrap_or(DEFAULT_LOGIN))?;
-        let graph_endpoint = endpoint(GRAPH_ENDPOINT, get(GRAPH_ENDPOINT)?.as_deref().unwrap_or(DEFAULT_GRAPH))?;
+        let credential = credential(get(CLIENT_SECRET)?, get(CERTIFICATE_KEY)?, get(CERTIFICATE_THUMBPRINT)?)?;
+        let cloud = crate::cloud::Cloud::parse(get(CLOUD)?.as_deref().unwrap_or("global"))?;
+        let login_endpoint = endpoint(LOGIN_ENDPOINT, get(LOGIN_ENDPOINT)?.as_deref().unwrap_or(cloud.login()))?;
+        let graph_endpoint = endpoint(GRAPH_ENDPOINT, get(GRAPH_ENDPOINT)?.as_deref().unwrap_or(cloud.graph()))?;
+        let defender_endpoint =
+            endpoint(DEFENDER_ENDPOINT, get(DEFENDER_ENDPOINT)?.as_deref().unwrap_or(cloud.defender()))?;
+        same_cloud(&[
+            (LOGIN_ENDPOINT, &login_endpoint),
+            (GRAPH_ENDPOINT, &graph_endpoint),
+            (DEFENDER_ENDPOINT, &defender_endpoint),
+        ])?;
         let backfill = parse_backfill(get(BACKFILL)?.as_deref().unwrap_or("24h"))?;
         let lookback_secs = parse_duration(LOOKBACK, get(LOOKBACK)?.as_deref().unwrap_or("10m"), 0)?;
         let incidents_page_size =
@@ -223,9 +291,11 @@ impl Settings {
         Ok(Settings {
             tenant_id,
             client_id,
-            client_secret,
+            credential,
+            cloud,
             login_endpoint,
             graph_endpoint,
+            defender_endpoint,
             backfill,
             lookback_secs,
             incidents_page_size,
@@ -237,6 +307,90 @@ impl Settings {
     pub fn scope(&self) -> String {
         format!("{}/.default", self.graph_endpoint)
     }
+
+    /// The scope of the Microsoft 365 Defender API: its base URL plus `/.default`.
+    pub fn defender_scope(&self) -> String {
+        format!("{}/.default", self.defender_endpoint)
+    }
+
+    /// The client secret, when the app signs in with one.
+    pub fn client_secret(&self) -> Option<&Secret> {
+        match &self.credential {
+            Credential::Secret(s) => Some(s),
+            Credential::Certificate { .. } => None,
+        }
+    }
+}
+
+/// A client secret, or a certificate key with its thumbprint; exactly one of the two.
+fn credential(
+    secret: Option<String>,
+    key: Option<String>,
+    thumbprint: Option<String>,
+) -> Result<Credential, ConnectorError> {
+    match (secret, key, thumbprint) {
+        (Some(_), Some(_), _) => Err(ConnectorError::config(
+            CLIENT_SECRET,
+            format!("both `{CLIENT_SECRET}` and `{CERTIFICATE_KEY}` are set: keep one of the two credentials"),
+        )),
+        (Some(secret), None, _) => Ok(Credential::Secret(Secret::new(secret))),
+        (None, Some(key), Some(thumbprint)) => {
+            crate::assertion::check_private_key(&key)?;
+            Ok(Credential::Certificate { private_key: Secret::new(key), thumbprint: parse_thumbprint(&thumbprint)? })
+        }
+        (None, Some(_), None) => Err(ConnectorError::config(
+            CERTIFICATE_THUMBPRINT,
+            format!(
+                "`{CERTIFICATE_KEY}` is set but `{CERTIFICATE_THUMBPRINT}` is not: copy the certificate's thumbprint from the app registration's Certificates & secrets page"
+            ),
+        )),
+        (None, None, _) => Err(ConnectorError::config(
+            CLIENT_SECRET,
+            format!(
+                "`{CLIENT_SECRET}` is not set. Paste the client secret VALUE of the app registration (not the secret's ID), or set `{CERTIFICATE_KEY}` and `{CERTIFICATE_THUMBPRINT}` to sign in with a certificate."
+            ),
+        )),
+    }
+}
+
+/// 40 hex digits, optionally separated by colons or spaces (as tools print thumbprints).
+fn parse_thumbprint(value: &str) -> Result<[u8; 20], ConnectorError> {
+    let hex: String = value.chars().filter(|c| !matches!(c, ':' | ' ')).collect();
+    let bad = || {
+        ConnectorError::config(
+            CERTIFICATE_THUMBPRINT,
+            format!("`{value}` is not a SHA-1 thumbprint: give the 40 hexadecimal digits the app registration shows"),
+        )
+    };
+    if hex.len() != 40 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(bad());
+    }
+    let mut out = [0u8; 20];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).map_err(|_| bad())?;
+    }
+    Ok(out)
+}
+
+/// Login, Graph and Defender hosts of different clouds can never work together (tokens are not
+/// interchangeable): refuse such a mix when the settings load, naming both keys.
+fn same_cloud(endpoints: &[(&str, &str)]) -> Result<(), ConnectorError> {
+    let known: Vec<(&str, &str, &str)> = endpoints
+        .iter()
+        .filter_map(|(key, url)| crate::cloud::Cloud::of_host(url).map(|cloud| (*key, *url, cloud)))
+        .collect();
+    for pair in known.windows(2) {
+        let ((k1, u1, c1), (k2, u2, c2)) = (pair[0], pair[1]);
+        if c1 != c2 {
+            return Err(ConnectorError::config(
+                k2,
+                format!(
+                    "`{k1}` = {u1} is in the {c1} cloud but `{k2}` = {u2} is in the {c2} cloud; tokens of one cloud are not accepted in another: set `{CLOUD}` and leave the endpoints unset, or give endpoints of one cloud"
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn check_tenant_id(value: &str) -> Result<(), ConnectorError> {
@@ -365,7 +519,7 @@ mod tests {
         c.remove(CLIENT_SECRET);
         let e = Settings::load(&c).unwrap_err();
         assert!(
-            matches!(&e, ConnectorError::Config { key, message } if key == "client-secret" && message.contains("not set")),
+            matches!(&e, ConnectorError::Config { key, message } if key == "client-secret" && message.contains("not set") && message.contains("certificate-private-key")),
             "{e:?}"
         );
 
@@ -390,6 +544,62 @@ mod tests {
         let mut c = base();
         c.insert(BACKFILL.into(), "3 weeks".into());
         assert!(matches!(Settings::load(&c).unwrap_err(), ConnectorError::Config { key, .. } if key == "backfill"));
+    }
+
+    #[test]
+    fn the_cloud_preset_sets_every_host_and_an_explicit_endpoint_overrides_it() {
+        let mut c = base();
+        c.insert(CLOUD.into(), "gcc-high".into());
+        let s = Settings::load(&c).unwrap();
+        assert_eq!(
+            (s.login_endpoint.as_str(), s.graph_endpoint.as_str(), s.defender_endpoint.as_str()),
+            ("https://login.microsoftonline.us", "https://graph.microsoft.us", "https://api-gov.security.microsoft.us")
+        );
+        assert_eq!(s.scope(), "https://graph.microsoft.us/.default");
+        assert_eq!(s.defender_scope(), "https://api-gov.security.microsoft.us/.default");
+
+        c.insert(DEFENDER_ENDPOINT.into(), "http://127.0.0.1:9".into());
+        assert_eq!(Settings::load(&c).unwrap().defender_endpoint, "http://127.0.0.1:9");
+    }
+
+    #[test]
+    fn a_login_and_graph_pair_from_different_clouds_is_refused_naming_both() {
+        let mut c = base();
+        c.insert(GRAPH_ENDPOINT.into(), "https://graph.microsoft.us".into());
+        let e = Settings::load(&c).unwrap_err();
+        assert_eq!(
+            e,
+            ConnectorError::config(
+                "graph-endpoint",
+                "`login-endpoint` = https://login.microsoftonline.com is in the global cloud but `graph-endpoint` = https://graph.microsoft.us is in the us-government cloud; tokens of one cloud are not accepted in another: set `cloud` and leave the endpoints unset, or give endpoints of one cloud"
+            )
+        );
+        let mut c = base();
+        c.insert(CLOUD.into(), "china".into());
+        assert!(matches!(Settings::load(&c).unwrap_err(), ConnectorError::Config { key, .. } if key == "cloud"));
+    }
+
+    #[test]
+    fn credentials_are_a_secret_or_a_certificate_never_both() {
+        let mut c = base();
+        c.insert(CERTIFICATE_KEY.into(), crate::assertion::tests::KEY_PEM.into());
+        let e = Settings::load(&c).unwrap_err();
+        assert!(matches!(&e, ConnectorError::Config { message, .. } if message.contains("both")), "{e:?}");
+        c.remove(CLIENT_SECRET);
+        let e = Settings::load(&c).unwrap_err();
+        assert!(matches!(&e, ConnectorError::Config { key, .. } if key == "certificate-thumbprint"), "{e:?}");
+        c.insert(CERTIFICATE_THUMBPRINT.into(), "12:34".into());
+        let e = Settings::load(&c).unwrap_err();
+        assert!(matches!(&e, ConnectorError::Config { key, .. } if key == "certificate-thumbprint"), "{e:?}");
+        c.insert(CERTIFICATE_THUMBPRINT.into(), "0A1B2C3D4E5F60718293A4B5C6D7E8F901234567".into());
+        let s = Settings::load(&c).unwrap();
+        assert!(
+            matches!(s.credential, Credential::Certificate { thumbprint, .. } if thumbprint[0] == 0x0a && thumbprint[19] == 0x67)
+        );
+        assert!(!format!("{s:?}").contains("PRIVATE KEY"));
+        c.insert(CERTIFICATE_KEY.into(), "-----BEGIN PRIVATE KEY-----\nnot a key\n-----END PRIVATE KEY-----".into());
+        let e = Settings::load(&c).unwrap_err();
+        assert!(matches!(&e, ConnectorError::Config { key, .. } if key == "certificate-private-key"), "{e:?}");
     }
 
     #[test]

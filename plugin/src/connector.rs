@@ -1,7 +1,7 @@
 //! The Defender connector's operations, independent of WebAssembly: sign-in, paging and mapping
 //! over any [`HttpClient`].
 
-use crate::auth::{self, Token, TokenCache};
+use crate::auth::{self, Resource, Token, TokenCache};
 use crate::config::{Backfill, Settings};
 use crate::cursor::{Cursor, Scan};
 use crate::error::ConnectorError;
@@ -68,21 +68,58 @@ impl<H: HttpClient, C: Clock> Connector<'_, H, C> {
         self.clock.now().seconds.max(0) as u64
     }
 
-    /// The current token, requesting one only when the cached one is near expiry.
+    /// The current Graph token, requesting one only when the cached one is near expiry.
     fn token(&mut self) -> Result<Token, ConnectorError> {
+        self.token_for(Resource::Graph)
+    }
+
+    /// The current token for `resource`, requesting one only when the cached one is near expiry.
+    pub(crate) fn token_for(&mut self, resource: Resource) -> Result<Token, ConnectorError> {
         let now = self.now_secs();
-        if let Some(t) = self.tokens.valid(now) {
+        if let Some(t) = self.tokens.valid_for(resource, now) {
             return Ok(t.clone());
         }
-        let request = auth::token_request(&self.settings);
+        let request = auth::token_request_for(&self.settings, resource, now as i64, u64::from(self.tokens.requests))?;
         self.tokens.requests += 1;
         let resp = self.send(&request)?;
         let token = auth::parse_token_response(&resp, &self.settings, now)?;
-        self.tokens.store(token.clone());
+        self.tokens.store_for(resource, token.clone());
         Ok(token)
     }
 
-    fn send(&mut self, request: &Request) -> Result<Response, ConnectorError> {
+    /// Sends a request built around a bearer token for `resource`; a 401 refreshes the token once
+    /// and resends. Any other answer is returned with the token's roles for the caller to classify.
+    pub(crate) fn authorized(
+        &mut self,
+        resource: Resource,
+        build: &dyn Fn() -> Request,
+    ) -> Result<(Response, Vec<String>), ConnectorError> {
+        for attempt in 0..2 {
+            let token = self.token_for(resource)?;
+            let request = build().header("authorization", token.access.bearer()).header("accept", "application/json");
+            let resp = self.send(&request)?;
+            if resp.status != 401 {
+                return Ok((resp, token.roles));
+            }
+            self.tokens.invalidate_for(resource);
+            if attempt == 1 {
+                let why = graph::error_message(&resp.body).unwrap_or_else(|| "access token rejected".into());
+                return Err(ConnectorError::Auth {
+                    code: None,
+                    error: "invalid_token".into(),
+                    message: match resource {
+                        Resource::Graph => graph::explain_rejected_token(&why),
+                        Resource::Defender => format!(
+                            "the Microsoft 365 Defender API rejected a freshly issued token ({why}); check that `defender-endpoint` belongs to the same cloud as the login endpoint"
+                        ),
+                    },
+                });
+            }
+        }
+        unreachable!("the loop returns on its second attempt")
+    }
+
+    pub(crate) fn send(&mut self, request: &Request) -> Result<Response, ConnectorError> {
         self.http.send(request).map_err(|e| match e {
             TransportError::Denied(target) => ConnectorError::DeniedBySandbox(format!(
                 "the host refused a request to {target}; only the tenant's configured endpoints are reachable"

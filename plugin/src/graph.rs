@@ -191,6 +191,22 @@ pub fn classify_failure(resp: &Response, collection: Collection, roles: &[String
     }
 }
 
+/// The `error.message` of a Graph (or Defender API) error body, when there is one.
+pub fn error_message(body: &[u8]) -> Option<String> {
+    let body: GraphErrorBody = serde_json::from_slice(body).ok()?;
+    Some(body.error.message).filter(|m| !m.is_empty())
+}
+
+/// The `request-id` of a Graph error answer (body `innerError`, else the header), if any.
+pub fn request_id(resp: &Response) -> Option<String> {
+    let body: GraphErrorBody = serde_json::from_slice(&resp.body).unwrap_or_default();
+    body.error
+        .inner
+        .and_then(|i| i.request_id)
+        .or_else(|| resp.header("request-id").map(str::to_string))
+        .filter(|id| !id.is_empty())
+}
+
 /// Why Graph refused a token it was just issued, in words a customer acts on.
 pub fn explain_rejected_token(why: &str) -> String {
     let lower = why.to_ascii_lowercase();

@@ -11,6 +11,8 @@ pub enum Method {
     Get,
     /// POST.
     Post,
+    /// PATCH.
+    Patch,
 }
 
 /// An outgoing request with an absolute URL.
@@ -42,6 +44,16 @@ impl Request {
     /// A GET request.
     pub fn get(url: impl Into<String>) -> Self {
         Request { method: Method::Get, url: url.into(), headers: Vec::new(), body: None }
+    }
+
+    /// A request with a JSON body (`content-type: application/json; charset=utf-8`).
+    pub fn json(method: Method, url: impl Into<String>, body: &serde_json::Value) -> Self {
+        Request {
+            method,
+            url: url.into(),
+            headers: vec![("content-type".into(), "application/json; charset=utf-8".into())],
+            body: Some(body.to_string().into_bytes()),
+        }
     }
 
     /// Adds a header.

@@ -3,17 +3,23 @@
 //! Everything but `component` (WIT glue) and `wasi_http` (the one module that touches wasi:http)
 //! is plain Rust and tested natively.
 
+pub mod analyst;
+pub mod assertion;
 pub mod auth;
+pub mod cloud;
 pub mod config;
+pub mod connection_test;
 pub mod connector;
 pub mod cursor;
 pub mod error;
 pub mod graph;
 pub mod http;
+pub mod hunting;
 pub mod model;
 pub mod records;
 pub mod severity;
 pub mod time;
+pub mod update;
 
 #[cfg(target_arch = "wasm32")]
 mod component;

@@ -27,6 +27,7 @@ impl HttpClient for WasiHttp {
         let method = match request.method {
             Method::Get => WasiMethod::Get,
             Method::Post => WasiMethod::Post,
+            Method::Patch => WasiMethod::Patch,
         };
         let scheme = if parts.scheme == "https" { Scheme::Https } else { Scheme::Http };
         let bad = |what: &str| TransportError::BadUrl(format!("{what} of {} refused", request.url));

@@ -343,7 +343,12 @@ fn sign_in_errors_carry_the_aadsts_code_and_a_sentence_to_act_on() {
     assert!(message.starts_with("No application with client ID 00000000-0000-4000-8000-0000000000a1 exists in tenant b3c1b5fc-828c-45fa-a1e1-10d74f6d6e9c."), "{message}");
     let (code, _, message) = auth_error("token-error-tenant-not-found.json", 400);
     assert_eq!(code.as_deref(), Some("AADSTS90002"));
-    assert!(message.starts_with("Tenant b3c1b5fc-828c-45fa-a1e1-10d74f6d6e9c was not found."), "{message}");
+    assert!(
+        message.starts_with(
+            "Tenant b3c1b5fc-828c-45fa-a1e1-10d74f6d6e9c was not found at https://login.microsoftonline.com."
+        ),
+        "{message}"
+    );
     let (code, error, _) = auth_error("token-error-invalid-scope.json", 400);
     assert_eq!((code.as_deref(), error.as_str()), (Some("AADSTS70011"), "invalid_scope"));
 }

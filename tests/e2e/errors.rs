@@ -32,9 +32,7 @@ async fn a_wrong_secret_is_an_auth_error_with_the_aadsts_code() {
     assert_eq!(report.checks.len(), 1);
     assert_eq!(report.checks[0].name, "Sign in");
     assert!(
-        report.checks[0]
-            .detail
-            .starts_with("sign-in failed (AADSTS7000215, invalid_client): The client secret is wrong."),
+        report.checks[0].detail.starts_with("sign-in failed (AADSTS7000215): The client secret is wrong."),
         "{}",
         report.checks[0].detail
     );
@@ -63,11 +61,18 @@ async fn a_missing_permission_is_named() {
     let names: Vec<(&str, bool)> = report.checks.iter().map(|c| (c.name.as_str(), c.ok)).collect();
     assert_eq!(
         names,
-        vec![("Sign in", true), ("Permissions", false), ("Read incidents", false), ("Read alerts", true)]
+        vec![
+            ("Sign in", true),
+            ("Admin consent", true),
+            ("Read incidents", false),
+            ("Read alerts", true),
+            ("Advanced hunting", false),
+            ("Update incidents", false)
+        ]
     );
     assert_eq!(
-        report.checks[1].detail,
-        "missing Microsoft Graph application permission(s): SecurityIncident.Read.All (to read incidents and their alerts); add them and grant admin consent"
+        report.checks[2].detail,
+        "missing the Microsoft Graph application permission SecurityIncident.Read.All: add it under API permissions and grant admin consent"
     );
 
     w.emulator.set_roles(&data.tenant_id, vec![]);
@@ -75,7 +80,7 @@ async fn a_missing_permission_is_named() {
     assert!(
         report.checks[1]
             .detail
-            .starts_with("the token carries no application permissions: admin consent has not been granted"),
+            .starts_with("the token carries no application permissions, so admin consent has not been granted"),
         "{}",
         report.checks[1].detail
     );
@@ -211,7 +216,7 @@ async fn each_sign_in_failure_names_its_aadsts_code_and_the_fix() {
     let missing = demo::generate_tenant(42, 3, now);
     let (code, error, message) = sign_in_failure(&w, "missing", &missing).await;
     assert_eq!((code.as_str(), error.as_str()), ("AADSTS90002", "invalid_request"));
-    assert!(message.starts_with(&format!("Tenant {} was not found.", missing.tenant_id)), "{message}");
+    assert!(message.starts_with(&format!("Tenant {} was not found at ", missing.tenant_id)), "{message}");
 
     // The secret's ID (a GUID) pasted instead of its value.
     let mut pasted_id = demo::generate_tenant(43, 3, now);

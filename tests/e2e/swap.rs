@@ -149,7 +149,7 @@ async fn a_corrupt_file_and_an_incompatible_world_are_refused_and_the_current_ve
     match fleet.load_bytes(&hostile_wasm("future-world")).await {
         Err(e @ SandboxError::Incompatible { .. }) => assert_eq!(
             e.to_string(),
-            "the component exports redcarbon:connector/connector@0.2.0, but this host serves redcarbon:connector/connector@0.1.0; rebuild it against wit/ of this host"
+            "the component exports redcarbon:connector/connector@0.9.0, but this host serves redcarbon:connector/connector@0.2.0; rebuild it against wit/ of this host"
         ),
         other => panic!("{other:?}"),
     }

@@ -5,13 +5,16 @@
 //! both versions). Every change of the contract bumps the package version and adds a module
 //! (`v0_2_0`) beside this one, the host adapting each to the same internal types, so old and new
 //! components run side by side; a version leaves the list only after no deployed component uses it.
+//!
+//! 0.2.0 (incident updates, hunting, the connection test, presets) replaced 0.1.0 outright: 0.1.0
+//! was never deployed outside this repository, so no component needed it.
 
-pub mod v0_1_0;
+pub mod v0_2_0;
 
 /// The connector interface this host serves, with its WIT package version.
 pub const WORLD_INTERFACE: &str = "redcarbon:connector/connector";
 /// The WIT package versions this host can run (one bindings module each).
-pub const SUPPORTED_VERSIONS: &[&str] = &["0.1.0"];
+pub const SUPPORTED_VERSIONS: &[&str] = &["0.2.0"];
 
 /// The current world's types, used throughout the host.
-pub use v0_1_0::*;
+pub use v0_2_0::*;

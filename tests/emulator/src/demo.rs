@@ -472,7 +472,7 @@ pub fn generate_tenant(index: usize, incidents: usize, now: DateTime<Utc>) -> Te
         incidents: incident_values,
         alerts: alert_values,
         token_lifetime: TokenLifetime::Number(3599),
-        secret_expired: false,
+        ..TenantData::default()
     }
 }
 

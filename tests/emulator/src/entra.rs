@@ -12,7 +12,7 @@ use crate::ids::Rng;
 use crate::server::Incoming;
 use crate::state::{IssuedToken, Shared};
 use crate::time::now;
-use crate::{GRAPH_SCOPE, TokenLifetime};
+use crate::{Api, DEFENDER_SCOPE, GRAPH_SCOPE, TokenLifetime};
 
 /// Entra's JSON content type on token responses.
 const TOKEN_JSON: &str = "application/json; charset=utf-8";
@@ -24,7 +24,17 @@ struct App {
     client_secret: String,
     secret_expired: bool,
     roles: Vec<String>,
+    defender_roles: Vec<String>,
+    certificate_pem: Option<String>,
     lifetime: TokenLifetime,
+    /// The request signed in with a certificate (`appidacr` 2), not a secret (1).
+    used_certificate: bool,
+}
+
+/// What a token request asks for: the API, and the audience its token will carry.
+struct Grant {
+    api: Api,
+    audience: String,
 }
 
 /// An Entra error: status, OAuth `error` class, AADSTS number, message text.
@@ -34,7 +44,7 @@ struct Reject(u16, &'static str, u32, String);
 pub(crate) fn token(shared: &Shared, tenant: &str, req: &Incoming) -> Response {
     let at = now();
     match check(shared, tenant, req) {
-        Ok((app, scope)) => issue(shared, &app, &scope, at),
+        Ok((app, grant)) => issue(shared, &app, &grant, &req.endpoint.cloud, at),
         Err(Reject(status, error, code, text)) => {
             let trace_id = shared.next_guid();
             // Entra echoes the caller's client-request-id as the correlation id.
@@ -50,7 +60,7 @@ pub(crate) fn token(shared: &Shared, tenant: &str, req: &Incoming) -> Response {
 }
 
 /// Validates the request in the order Entra reports problems: tenant, grant, client, secret, scope.
-fn check(shared: &Shared, tenant: &str, req: &Incoming) -> Result<(App, String), Reject> {
+fn check(shared: &Shared, tenant: &str, req: &Incoming) -> Result<(App, Grant), Reject> {
     if req.method != "POST" {
         return Err(Reject(
             400,
@@ -59,15 +69,21 @@ fn check(shared: &Shared, tenant: &str, req: &Incoming) -> Result<(App, String),
             format!("The endpoint only accepts POST, OPTIONS requests. Received a {} request.", req.method),
         ));
     }
-    let app = shared
+    let cloud = req.endpoint.cloud.as_str();
+    let mut app = shared
         .with(|s| {
-            s.tenant(tenant).map(|t| App {
+            // A tenant is known only to its own cloud's login.
+            let home = |t: &crate::TenantData| if t.cloud.is_empty() { crate::GLOBAL_CLOUD.to_string() } else { t.cloud.clone() };
+            s.tenant(tenant).filter(|t| home(t) == cloud).map(|t| App {
                 tenant_id: t.tenant_id.clone(),
                 client_id: t.client_id.clone(),
                 client_secret: t.client_secret.clone(),
                 secret_expired: t.secret_expired,
                 roles: t.roles.clone(),
+                defender_roles: t.defender_roles.clone(),
+                certificate_pem: t.certificate_pem.clone(),
                 lifetime: t.token_lifetime,
+                used_certificate: false,
             })
         })
         .ok_or_else(|| {
@@ -110,48 +126,87 @@ fn check(shared: &Shared, tenant: &str, req: &Incoming) -> Result<(App, String),
             ),
         ));
     }
-    let secret = form.client_secret.as_deref().ok_or_else(|| {
-        Reject(
-            401,
-            "invalid_client",
-            7000218,
-            "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.".to_string(),
-        )
-    })?;
-    if secret != app.client_secret {
-        return Err(Reject(
-            401,
-            "invalid_client",
-            7000215,
-            format!(
-                "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{}'.",
-                app.client_id
-            ),
-        ));
-    }
-    if app.secret_expired {
-        return Err(Reject(
-            401,
-            "invalid_client",
-            7000222,
-            format!(
-                "The provided client secret keys for app '{}' are expired. Visit the Azure portal to create new keys for your app: https://aka.ms/NewClientSecret, or consider using certificate credentials for added security: https://aka.ms/certCreds.",
-                app.client_id
-            ),
-        ));
+    if let Some(assertion) = form.get("client_assertion") {
+        if form.get("client_assertion_type") != Some(crate::assertion::ASSERTION_TYPE) {
+            return Err(Reject(
+                400,
+                "invalid_request",
+                90014,
+                "The required field 'client_assertion_type' is missing from the credential. Ensure that you have all the necessary parameters for the login request.".to_string(),
+            ));
+        }
+        let token_url = format!("{}{}", req.endpoint.base_url, req.path);
+        crate::assertion::verify(app.certificate_pem.as_deref(), assertion, &app.client_id, &token_url, now())
+            .map_err(|(code, text)| Reject(401, "invalid_client", code, text))?;
+        app.used_certificate = true;
+    } else {
+        let secret = form.client_secret.as_deref().ok_or_else(|| {
+            Reject(
+                401,
+                "invalid_client",
+                7000218,
+                "The request body must contain the following parameter: 'client_assertion' or 'client_secret'."
+                    .to_string(),
+            )
+        })?;
+        if secret != app.client_secret {
+            return Err(Reject(
+                401,
+                "invalid_client",
+                7000215,
+                format!(
+                    "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{}'.",
+                    app.client_id
+                ),
+            ));
+        }
+        if app.secret_expired {
+            return Err(Reject(
+                401,
+                "invalid_client",
+                7000222,
+                format!(
+                    "The provided client secret keys for app '{}' are expired. Visit the Azure portal to create new keys for your app: https://aka.ms/NewClientSecret, or consider using certificate credentials for added security: https://aka.ms/certCreds.",
+                    app.client_id
+                ),
+            ));
+        }
     }
     let scope = form.get("scope").ok_or_else(|| missing("scope"))?;
-    let own_scope = format!("{}/.default", shared.base_url);
-    if scope != GRAPH_SCOPE && scope != own_scope {
-        return Err(Reject(
+    let grant = resolve_scope(shared, scope, cloud, tenant)?;
+    Ok((app, grant))
+}
+
+/// Which API a scope names: the real global scopes, or `{listener}/.default` of any listener.
+/// A resource of another cloud is not found in this cloud's directory (AADSTS500011).
+fn resolve_scope(shared: &Shared, scope: &str, cloud: &str, tenant: &str) -> Result<Grant, Reject> {
+    let invalid = || {
+        Reject(
             400,
             "invalid_scope",
             70011,
             format!("The provided value for the input parameter 'scope' isn't valid. The scope {scope} isn't valid."),
+        )
+    };
+    let resource = scope.strip_suffix("/.default").ok_or_else(invalid)?;
+    let known = shared.with(|s| s.endpoints.iter().find(|e| e.base_url == resource).map(|e| (e.cloud.clone(), e.api)));
+    let (owner, api) = match (known, scope) {
+        (Some(found), _) => found,
+        (None, GRAPH_SCOPE) => (crate::GLOBAL_CLOUD.to_string(), Api::Graph),
+        (None, DEFENDER_SCOPE) => (crate::GLOBAL_CLOUD.to_string(), Api::Defender),
+        (None, _) => return Err(invalid()),
+    };
+    if owner != cloud {
+        return Err(Reject(
+            400,
+            "invalid_resource",
+            500011,
+            format!(
+                "The resource principal named {resource} was not found in the tenant named {tenant}. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You might have sent your authentication request to the wrong tenant."
+            ),
         ));
     }
-    let scope = scope.to_string();
-    Ok((app, scope))
+    Ok(Grant { api, audience: resource.to_string() })
 }
 
 /// The form fields, plus client credentials from an RFC 6749 Basic header (which Entra accepts).
@@ -202,7 +257,11 @@ fn basic_credentials(header: &str) -> Option<(String, String)> {
 }
 
 /// Mints a JWT-shaped v1.0 app token and remembers it.
-fn issue(shared: &Shared, app: &App, scope: &str, at: chrono::DateTime<chrono::Utc>) -> Response {
+fn issue(shared: &Shared, app: &App, grant: &Grant, cloud: &str, at: chrono::DateTime<chrono::Utc>) -> Response {
+    let roles = match grant.api {
+        Api::Graph => &app.roles,
+        Api::Defender => &app.defender_roles,
+    };
     let lifetime = app.lifetime.seconds();
     let serial = shared.next_id();
     let mut rng = Rng::new(serial);
@@ -214,13 +273,13 @@ fn issue(shared: &Shared, app: &App, scope: &str, at: chrono::DateTime<chrono::U
         crate::ids::guid_from(h, crate::ids::mix(h))
     };
     let mut claims = json!({
-        "aud": scope.trim_end_matches("/.default"),
+        "aud": grant.audience,
         "iss": issuer,
         "iat": iat,
         "nbf": iat,
         "exp": iat + lifetime as i64,
         "appid": app.client_id,
-        "appidacr": "1",
+        "appidacr": if app.used_certificate { "2" } else { "1" },
         "idp": issuer,
         "idtyp": "app",
         "oid": oid,
@@ -230,8 +289,8 @@ fn issue(shared: &Shared, app: &App, scope: &str, at: chrono::DateTime<chrono::U
         "ver": "1.0",
     });
     // Entra omits `roles` entirely when nothing was granted.
-    if !app.roles.is_empty() {
-        claims["roles"] = json!(app.roles);
+    if !roles.is_empty() {
+        claims["roles"] = json!(roles);
     }
     let header = json!({
         "typ": "JWT",
@@ -253,8 +312,11 @@ fn issue(shared: &Shared, app: &App, scope: &str, at: chrono::DateTime<chrono::U
             token.clone(),
             IssuedToken {
                 tenant: app.tenant_id.to_ascii_lowercase(),
-                roles: app.roles.clone(),
+                roles: roles.clone(),
                 expires_at: Instant::now() + Duration::from_secs(lifetime),
+                api: grant.api,
+                cloud: cloud.to_string(),
+                client_id: app.client_id.clone(),
             },
         )
     });

@@ -67,7 +67,7 @@ const REMEDIATION_STATUS_NEW: &[&str] =
 
 const OPT_IN: &str = "include-unknown-enum-members";
 
-fn request_ids(shared: &Shared, req: &Incoming) -> RequestIds {
+pub(crate) fn request_ids(shared: &Shared, req: &Incoming) -> RequestIds {
     let request_id = shared.next_guid();
     RequestIds {
         client_request_id: req.header("client-request-id").map(str::to_string).unwrap_or_else(|| request_id.clone()),
@@ -83,7 +83,7 @@ pub(crate) fn not_found(shared: &Shared, req: &Incoming) -> Response {
         404,
         "ResourceNotFound",
         &format!(
-            "The emulator has no resource for {} {}. It serves POST /{{tenant}}/oauth2/v2.0/token, GET /v1.0/security/incidents and GET /v1.0/security/alerts_v2.",
+            "The emulator has no resource for {} {}. It serves POST /{{tenant}}/oauth2/v2.0/token, GET /v1.0/security/incidents, GET and PATCH /v1.0/security/incidents/{{id}}, POST /v1.0/security/incidents/{{id}}/comments, GET /v1.0/security/alerts_v2 and POST /v1.0/security/runHuntingQuery.",
             req.method, req.path
         ),
         false,
@@ -101,14 +101,54 @@ fn unauthorized(ids: &RequestIds, message: &str) -> Response {
     resp
 }
 
-fn bearer(req: &Incoming) -> Option<&str> {
+/// Checks the bearer token of a Graph request: issued by this emulator, unexpired, for Graph, by
+/// this listener's cloud, and carrying one of `accepted` roles. The error is Graph's own answer.
+#[allow(clippy::result_large_err)] // the error is the response itself, built once per request
+pub(crate) fn authorize(
+    shared: &Shared,
+    req: &Incoming,
+    ids: &RequestIds,
+    accepted: &[&str],
+) -> Result<IssuedToken, Response> {
+    let Some(token) = bearer(req) else {
+        // Graph's wording when the header is missing or has no token.
+        return Err(unauthorized(ids, "Access token is empty."));
+    };
+    let issued: Option<IssuedToken> = shared.with(|s| s.tokens.get(token).cloned());
+    let Some(issued) = issued.filter(|t| Instant::now() < t.expires_at) else {
+        return Err(unauthorized(ids, "Access token has expired or is not yet valid."));
+    };
+    // Another cloud's token (or one for another API) fails signature/audience validation.
+    if issued.cloud != req.endpoint.cloud {
+        return Err(unauthorized(ids, "Access token validation failure. The token signature is invalid."));
+    }
+    if issued.api != crate::Api::Graph {
+        return Err(unauthorized(ids, "Access token validation failure. Invalid audience."));
+    }
+    if !issued.roles.iter().any(|r| accepted.contains(&r.as_str())) {
+        return Err(graph_error(
+            403,
+            "Forbidden",
+            &format!(
+                "Missing application roles. API required roles: {}, application roles: {}.",
+                accepted.join(","),
+                issued.roles.join(",")
+            ),
+            false,
+            ids,
+        ));
+    }
+    Ok(issued)
+}
+
+pub(crate) fn bearer(req: &Incoming) -> Option<&str> {
     let value = req.header("authorization")?.trim();
     let (scheme, token) = value.split_once(' ')?;
     let token = token.trim();
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
-fn wants_unknown_members(req: &Incoming) -> bool {
+pub(crate) fn wants_unknown_members(req: &Incoming) -> bool {
     req.header_values("prefer")
         .any(|v| v.split(',').any(|p| p.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case(OPT_IN)))
 }
@@ -126,29 +166,11 @@ pub(crate) fn list(shared: &Shared, collection: Collection, req: &Incoming) -> R
         );
     }
 
-    let Some(token) = bearer(req) else {
-        // Graph's wording when the header is missing or has no token.
-        return unauthorized(&ids, "Access token is empty.");
-    };
-    let issued: Option<IssuedToken> = shared.with(|s| s.tokens.get(token).cloned());
-    let Some(issued) = issued.filter(|t| Instant::now() < t.expires_at) else {
-        return unauthorized(&ids, "Access token has expired or is not yet valid.");
-    };
-
     let accepted = accepted_roles(collection);
-    if !issued.roles.iter().any(|r| accepted.contains(&r.as_str())) {
-        return graph_error(
-            403,
-            "Forbidden",
-            &format!(
-                "Missing application roles. API required roles: {}, application roles: {}.",
-                accepted.join(","),
-                issued.roles.join(",")
-            ),
-            false,
-            &ids,
-        );
-    }
+    let issued = match authorize(shared, req, &ids, accepted) {
+        Ok(t) => t,
+        Err(resp) => return resp,
+    };
 
     let limits = shared.with(|s| s.limits);
     let (max_top, default_top) = match collection {
@@ -161,7 +183,7 @@ pub(crate) fn list(shared: &Shared, collection: Collection, req: &Incoming) -> R
     };
 
     let page = shared.with(|s| {
-        let next_base = s.next_link_base.clone().unwrap_or_else(|| shared.base_url.clone());
+        let next_base = s.next_link_base.clone().unwrap_or_else(|| req.endpoint.base_url.clone());
         let empty = Vec::new();
         let (incidents, alerts) =
             s.tenant(&issued.tenant).map(|t| (&t.incidents, &t.alerts)).unwrap_or((&empty, &empty));
@@ -193,7 +215,7 @@ pub(crate) fn list(shared: &Shared, collection: Collection, req: &Incoming) -> R
         Collection::Alerts => "alerts_v2",
     };
     let mut body = json!({
-        "@odata.context": format!("{}/v1.0/$metadata#security/{segment}", shared.base_url),
+        "@odata.context": format!("{}/v1.0/$metadata#security/{segment}", req.endpoint.base_url),
         "value": items,
     });
     if query.count {
@@ -314,7 +336,7 @@ fn replace_if(value: &mut Value, key: &str, newer: &[&str]) {
 }
 
 /// Without the opt-in header Graph replaces post-sentinel members with `unknownFutureValue`.
-fn hide_new_members(item: &mut Value, collection: Collection) {
+pub(crate) fn hide_new_members(item: &mut Value, collection: Collection) {
     match collection {
         Collection::Incidents => {
             replace_if(item, "status", INCIDENT_STATUS_NEW);

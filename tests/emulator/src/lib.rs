@@ -16,11 +16,15 @@
 
 #![warn(missing_docs)]
 
+mod assertion;
+mod defender;
 pub mod demo;
 mod entra;
 mod errors;
 mod graph;
+mod hunting;
 mod ids;
+mod incident;
 mod odata;
 mod server;
 mod state;
@@ -30,8 +34,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::Value;
-use tokio::sync::oneshot;
 
+pub use assertion::{thumbprint_x5t, verify_client_assertion};
 pub use entra::jwt_claims;
 pub use time::format_graph_time;
 
@@ -40,6 +44,37 @@ pub const READ_ROLES: [&str; 3] = ["SecurityIncident.Read.All", "SecurityAlert.R
 
 /// The scope every real client sends; the emulator also accepts `{base_url}/.default`.
 pub const GRAPH_SCOPE: &str = "https://graph.microsoft.com/.default";
+
+/// The Microsoft 365 Defender API's scope; the emulator also accepts `{defender_url}/.default`.
+pub const DEFENDER_SCOPE: &str = "https://api.security.microsoft.com/.default";
+
+/// The roles that let an app update incidents through each API.
+pub const GRAPH_WRITE_ROLE: &str = "SecurityIncident.ReadWrite.All";
+/// Microsoft Threat Protection's incident write role (the Defender API).
+pub const DEFENDER_WRITE_ROLE: &str = "Incident.ReadWrite.All";
+
+/// The cloud every emulator serves from its start; [`Emulator::add_cloud`] adds others.
+pub const GLOBAL_CLOUD: &str = "global";
+
+/// Which API a listener (and a token) is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Api {
+    /// Entra ID login and Microsoft Graph (one listener, as the emulator has always served them).
+    Graph,
+    /// The Microsoft 365 Defender API (`/api/incidents`).
+    Defender,
+}
+
+/// The base URLs of one emulated cloud.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CloudUrls {
+    /// The cloud's name, e.g. `global` or `usgov`.
+    pub cloud: String,
+    /// Login and Graph base URL.
+    pub graph: String,
+    /// Microsoft 365 Defender API base URL.
+    pub defender: String,
+}
 
 /// One tenant's app registration and security data, as the emulator serves it.
 #[derive(Debug, Clone, Default)]
@@ -60,6 +95,16 @@ pub struct TenantData {
     pub token_lifetime: TokenLifetime,
     /// When set, the token endpoint answers AADSTS7000222 (expired secret) for the right secret.
     pub secret_expired: bool,
+    /// Microsoft Threat Protection roles (tokens for the Defender API carry these).
+    pub defender_roles: Vec<String>,
+    /// PEM certificate uploaded to the app: client assertions signed by its key are accepted.
+    pub certificate_pem: Option<String>,
+    /// The cloud the tenant lives in (`""` = [`GLOBAL_CLOUD`]); other clouds' login does not know it.
+    pub cloud: String,
+    /// Hunting answers: the exact KQL and the 200 body served for it.
+    pub hunting: Vec<(String, String)>,
+    /// The 200 body for any other query (default: an empty schema and no rows).
+    pub hunting_default: Option<String>,
 }
 
 impl TenantData {
@@ -136,6 +181,12 @@ pub enum Route {
     Alerts,
     /// Any request that is not a token request.
     AnyGraph,
+    /// `PATCH /v1.0/security/incidents/{id}` and `POST …/{id}/comments`.
+    IncidentUpdate,
+    /// `POST /v1.0/security/runHuntingQuery`.
+    Hunting,
+    /// Any request to the Microsoft 365 Defender API (`/api/…`).
+    Defender,
 }
 
 /// A one-shot response override: applied to the next request matching `route`, then discarded.
@@ -236,13 +287,14 @@ pub struct Emulator {
 /// task holds only the shared state, never this.
 struct Handle {
     shared: Arc<state::Shared>,
-    stop: Mutex<Option<oneshot::Sender<()>>>,
+    stop: Mutex<Option<tokio::sync::watch::Sender<bool>>>,
+    stopped: tokio::sync::watch::Receiver<bool>,
 }
 
 impl Drop for Handle {
     fn drop(&mut self) {
         if let Some(stop) = self.stop.lock().map(|mut s| s.take()).ok().flatten() {
-            let _ = stop.send(());
+            let _ = stop.send(true);
         }
     }
 }
@@ -259,9 +311,67 @@ impl Emulator {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
         let port = listener.local_addr()?.port();
         let shared = Arc::new(state::Shared::new(format!("http://127.0.0.1:{port}")));
-        let (stop, stopped) = oneshot::channel::<()>();
-        server::spawn(listener, shared.clone(), stopped);
-        Ok(Emulator { handle: Arc::new(Handle { shared, stop: Mutex::new(Some(stop)) }) })
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let emulator = Emulator { handle: Arc::new(Handle { shared, stop: Mutex::new(Some(stop)), stopped }) };
+        emulator.serve(listener, GLOBAL_CLOUD, Api::Graph)?;
+        let defender = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+        emulator.serve(defender, GLOBAL_CLOUD, Api::Defender)?;
+        Ok(emulator)
+    }
+
+    fn serve(&self, listener: tokio::net::TcpListener, cloud: &str, api: Api) -> std::io::Result<String> {
+        let base = format!("http://127.0.0.1:{}", listener.local_addr()?.port());
+        let endpoint = state::Endpoint { base_url: base.clone(), cloud: cloud.to_string(), api };
+        self.shared().with(|s| s.endpoints.push(endpoint.clone()));
+        server::spawn(listener, self.handle.shared.clone(), endpoint, self.handle.stopped.clone());
+        Ok(base)
+    }
+
+    /// Serves another cloud (e.g. `usgov`) on two more listeners: its login and Graph, and its
+    /// Defender API. Tenants whose `cloud` is another are unknown to its login, and its Graph and
+    /// Defender API reject tokens issued by another cloud, as national clouds do.
+    ///
+    /// # Errors
+    /// If a listening socket cannot be bound.
+    pub async fn add_cloud(&self, cloud: &str) -> std::io::Result<CloudUrls> {
+        let graph = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+        let defender = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+        Ok(CloudUrls {
+            cloud: cloud.to_string(),
+            graph: self.serve(graph, cloud, Api::Graph)?,
+            defender: self.serve(defender, cloud, Api::Defender)?,
+        })
+    }
+
+    /// Base URL of the global cloud's Microsoft 365 Defender API listener (no trailing slash).
+    pub fn defender_url(&self) -> String {
+        self.shared().with(|s| {
+            s.endpoints
+                .iter()
+                .find(|e| e.cloud == GLOBAL_CLOUD && e.api == Api::Defender)
+                .map(|e| e.base_url.clone())
+                .unwrap_or_default()
+        })
+    }
+
+    /// Replaces a tenant's Microsoft Threat Protection roles (tokens for the Defender API).
+    ///
+    /// # Panics
+    /// If the tenant was never added.
+    pub fn set_defender_roles(&self, tenant_id: &str, roles: Vec<String>) {
+        self.shared().with(|s| s.tenant_mut(tenant_id).defender_roles = roles);
+    }
+
+    /// Answers runHuntingQuery for exactly `query` with `body` (status 200).
+    ///
+    /// # Panics
+    /// If the tenant was never added.
+    pub fn set_hunting_result(&self, tenant_id: &str, query: &str, body: &str) {
+        self.shared().with(|s| {
+            let t = s.tenant_mut(tenant_id);
+            t.hunting.retain(|(q, _)| q != query);
+            t.hunting.push((query.to_string(), body.to_string()));
+        });
     }
 
     fn shared(&self) -> &state::Shared {
@@ -382,7 +492,7 @@ impl Emulator {
     /// Stops accepting connections; requests in flight finish. Idempotent.
     pub fn shutdown(&self) {
         if let Some(stop) = self.handle.stop.lock().ok().and_then(|mut s| s.take()) {
-            let _ = stop.send(());
+            let _ = stop.send(true);
         }
     }
 }

@@ -5,24 +5,27 @@
 
 use std::sync::Arc;
 
+use crate::errors::{response, set_header};
+use crate::state::{Endpoint, Shared};
+use crate::{Api, FaultResponse, RequestRecord, Route};
 use axum::Router;
 use axum::extract::{Request, State};
 use axum::response::Response;
-use tokio::sync::oneshot;
-
-use crate::errors::{response, set_header};
-use crate::state::Shared;
-use crate::{FaultResponse, RequestRecord, Route};
 
 /// Request bodies larger than this are cut (the emulator only ever expects small forms).
 const MAX_BODY: usize = 1 << 20;
 
-pub(crate) fn spawn(listener: tokio::net::TcpListener, shared: Arc<Shared>, stopped: oneshot::Receiver<()>) {
-    let app = Router::new().fallback(handle).with_state(shared);
+pub(crate) fn spawn(
+    listener: tokio::net::TcpListener,
+    shared: Arc<Shared>,
+    endpoint: Endpoint,
+    mut stopped: tokio::sync::watch::Receiver<bool>,
+) {
+    let app = Router::new().fallback(handle).with_state((shared, Arc::new(endpoint)));
     tokio::spawn(async move {
         let _ = axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = stopped.await;
+            .with_graceful_shutdown(async move {
+                let _ = stopped.wait_for(|s| *s).await;
             })
             .await;
     });
@@ -37,6 +40,22 @@ pub(crate) enum Target {
     },
     Incidents,
     Alerts,
+    /// `/v1.0/security/incidents/{id}`.
+    Incident {
+        id: String,
+    },
+    /// `/v1.0/security/incidents/{id}/comments`.
+    IncidentComments {
+        id: String,
+    },
+    /// `/v1.0/security/runHuntingQuery`.
+    Hunting,
+    /// `/api/incidents` (Microsoft 365 Defender API).
+    DefenderIncidents,
+    /// `/api/incidents/{id}`.
+    DefenderIncident {
+        id: String,
+    },
     Other,
 }
 
@@ -51,19 +70,44 @@ impl Target {
             }
             ["", "v1.0", "security", "incidents"] => Target::Incidents,
             ["", "v1.0", "security", "alerts_v2"] => Target::Alerts,
+            ["", "v1.0", "security", "incidents", id] if !id.is_empty() => {
+                Target::Incident { id: percent_decode(segments[4]) }
+            }
+            ["", "v1.0", "security", "incidents", id, "comments"] if !id.is_empty() => {
+                Target::IncidentComments { id: percent_decode(segments[4]) }
+            }
+            ["", "v1.0", "security", "runhuntingquery"] => Target::Hunting,
+            ["", "api", "incidents"] => Target::DefenderIncidents,
+            ["", "api", "incidents", id] if !id.is_empty() => {
+                Target::DefenderIncident { id: percent_decode(segments[3]) }
+            }
             _ => Target::Other,
         }
     }
 
-    fn matches(&self, route: Route, query: &str) -> bool {
+    fn matches(&self, route: Route, query: &str, method: &str) -> bool {
         let expanded = || form_urlencoded::parse(query.as_bytes()).any(|(k, _)| k.eq_ignore_ascii_case("$expand"));
+        let writes = method != "GET";
         matches!(
             (self, route),
             (Target::Token { .. }, Route::Token)
                 | (Target::Incidents, Route::Incidents)
                 | (Target::Alerts, Route::Alerts)
-                | (Target::Incidents | Target::Alerts | Target::Other, Route::AnyGraph)
+                | (Target::Hunting, Route::Hunting)
+                | (Target::DefenderIncidents | Target::DefenderIncident { .. }, Route::Defender)
+                | (
+                    Target::Incidents
+                        | Target::Alerts
+                        | Target::Incident { .. }
+                        | Target::IncidentComments { .. }
+                        | Target::Hunting
+                        | Target::Other,
+                    Route::AnyGraph
+                )
         ) || (*self == Target::Incidents && route == Route::IncidentsExpanded && expanded())
+            || (route == Route::IncidentUpdate
+                && writes
+                && matches!(self, Target::Incident { .. } | Target::IncidentComments { .. }))
     }
 }
 
@@ -80,6 +124,8 @@ pub(crate) struct Incoming {
     pub(crate) query: String,
     pub(crate) headers: Vec<(String, String)>,
     pub(crate) body: String,
+    /// The listener the request arrived on.
+    pub(crate) endpoint: Arc<Endpoint>,
 }
 
 impl Incoming {
@@ -93,7 +139,7 @@ impl Incoming {
     }
 }
 
-async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
+async fn handle(State((shared, endpoint)): State<(Arc<Shared>, Arc<Endpoint>)>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let body = axum::body::to_bytes(body, MAX_BODY).await.unwrap_or_default();
     let incoming = Incoming {
@@ -106,6 +152,7 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
             .map(|(n, v)| (n.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
             .collect(),
         body: String::from_utf8_lossy(&body).into_owned(),
+        endpoint,
     };
     let target = Target::classify(&incoming.path);
 
@@ -117,7 +164,7 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
         }
         s.log.push(record);
         s.log_seq.push(seq);
-        s.take_fault(|route| target.matches(route, &incoming.query))
+        s.take_fault(|route| target.matches(route, &incoming.query, &incoming.method))
     });
 
     let resp = match fault.map(|f| f.response) {
@@ -147,11 +194,17 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
 }
 
 fn dispatch(shared: &Shared, target: &Target, req: &Incoming) -> Response {
-    match target {
-        Target::Token { tenant } => crate::entra::token(shared, tenant, req),
-        Target::Incidents => crate::graph::list(shared, crate::graph::Collection::Incidents, req),
-        Target::Alerts => crate::graph::list(shared, crate::graph::Collection::Alerts, req),
-        Target::Other => crate::graph::not_found(shared, req),
+    match (req.endpoint.api, target) {
+        (Api::Graph, Target::Token { tenant }) => crate::entra::token(shared, tenant, req),
+        (Api::Graph, Target::Incidents) => crate::graph::list(shared, crate::graph::Collection::Incidents, req),
+        (Api::Graph, Target::Alerts) => crate::graph::list(shared, crate::graph::Collection::Alerts, req),
+        (Api::Graph, Target::Incident { id }) => crate::incident::one(shared, id, req),
+        (Api::Graph, Target::IncidentComments { id }) => crate::incident::comment(shared, id, req),
+        (Api::Graph, Target::Hunting) => crate::hunting::run(shared, req),
+        (Api::Defender, Target::DefenderIncidents) => crate::defender::list(shared, req),
+        (Api::Defender, Target::DefenderIncident { id }) => crate::defender::update(shared, id, req),
+        (Api::Defender, _) => crate::defender::not_found(shared, req),
+        (Api::Graph, _) => crate::graph::not_found(shared, req),
     }
 }
 

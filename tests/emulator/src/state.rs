@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use serde_json::Value;
 
-use crate::{Fault, PageLimits, RequestRecord, Route, TenantData};
+use crate::{Api, Fault, PageLimits, RequestRecord, Route, TenantData};
 
 /// A token the emulator issued, remembered so Graph calls can be checked against it.
 #[derive(Debug, Clone)]
@@ -17,6 +17,20 @@ pub(crate) struct IssuedToken {
     /// The tenant's roles when the token was issued (Entra tokens don't change afterwards).
     pub(crate) roles: Vec<String>,
     pub(crate) expires_at: Instant,
+    /// The API the token is for (its audience).
+    pub(crate) api: Api,
+    /// The cloud that issued it.
+    pub(crate) cloud: String,
+    /// The app it was issued to.
+    pub(crate) client_id: String,
+}
+
+/// One listener: its base URL, the cloud it belongs to, and which API it serves.
+#[derive(Debug, Clone)]
+pub(crate) struct Endpoint {
+    pub(crate) base_url: String,
+    pub(crate) cloud: String,
+    pub(crate) api: Api,
 }
 
 /// Everything mutable, behind one mutex; never held across an `.await`.
@@ -34,6 +48,8 @@ pub(crate) struct State {
     pub(crate) limits: PageLimits,
     /// Serve every item whatever `$filter` says.
     pub(crate) ignore_filter: bool,
+    /// Every listener, in the order they were bound.
+    pub(crate) endpoints: Vec<Endpoint>,
 }
 
 impl State {

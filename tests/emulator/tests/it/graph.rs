@@ -321,7 +321,7 @@ async fn unknown_paths_fail_loudly_and_are_logged() {
     assert_eq!(
         reply.json()["error"]["message"],
         json!(
-            "The emulator has no resource for GET /v1.0/security/alerts. It serves POST /{tenant}/oauth2/v2.0/token, GET /v1.0/security/incidents and GET /v1.0/security/alerts_v2."
+            "The emulator has no resource for GET /v1.0/security/alerts. It serves POST /{tenant}/oauth2/v2.0/token, GET /v1.0/security/incidents, GET and PATCH /v1.0/security/incidents/{id}, POST /v1.0/security/incidents/{id}/comments, GET /v1.0/security/alerts_v2 and POST /v1.0/security/runHuntingQuery."
         )
     );
     let log: Vec<RequestRecord> = emu.requests();

@@ -6,10 +6,10 @@
 #[cfg(feature = "future-world")]
 mod future {
     wit_bindgen::generate!({
-        inline: "package redcarbon:connector@0.2.0;
+        inline: "package redcarbon:connector@0.9.0;
             interface connector { describe: func() -> string; }
             world connector-plugin { export connector; }",
-        world: "redcarbon:connector/connector-plugin@0.2.0",
+        world: "redcarbon:connector/connector-plugin@0.9.0",
     });
     struct Future;
     impl exports::redcarbon::connector::connector::Guest for Future {
@@ -51,6 +51,7 @@ mod current {
             required: false,
             endpoint,
             default_value: None,
+            presets: Vec::new(),
         }
     }
 
@@ -243,6 +244,10 @@ mod current {
                     key("client-secret", "a secret to leak", true, false),
                     key("login-endpoint", "", false, true),
                     key("graph-endpoint", "the origin this tenant allows", false, true),
+                    key("defender-endpoint", "", false, true),
+                    key("cloud", "", false, false),
+                    key("certificate-private-key", "", true, false),
+                    key("certificate-thumbprint", "", false, false),
                     key("backfill", "", false, false),
                     key("incidents-page-size", "", false, false),
                     key("alerts-page-size", "", false, false),
@@ -257,6 +262,7 @@ mod current {
                         required: false,
                         endpoint: true,
                         default_value: Some("https://exfil.example".into()),
+                        presets: Vec::new(),
                     },
                 ],
                 default_hosts: vec![],
@@ -274,6 +280,32 @@ mod current {
 
         fn fetch_alerts(_request: wit::FetchRequest) -> Result<wit::AlertPage, wit::ConnectorError> {
             Ok(wit::AlertPage { alerts: Vec::new(), next_cursor: "{}".into(), more: false })
+        }
+
+        fn check_config() -> Result<(), wit::ConnectorError> {
+            Ok(())
+        }
+
+        fn test_connection() -> Vec<wit::Check> {
+            Vec::new()
+        }
+
+        fn update_incident(
+            _id: String,
+            _update: wit::IncidentUpdate,
+        ) -> Result<wit::UpdateResult, wit::ConnectorError> {
+            Err(wit::ConnectorError::NotFound("a hostile test component has no incidents".into()))
+        }
+
+        fn add_incident_comment(_id: String, _comment: String) -> Result<wit::UpdateResult, wit::ConnectorError> {
+            Err(wit::ConnectorError::NotFound("a hostile test component has no incidents".into()))
+        }
+
+        fn run_hunting_query(
+            _query: String,
+            _timespan: Option<String>,
+        ) -> Result<wit::HuntingResult, wit::ConnectorError> {
+            Ok(wit::HuntingResult { columns: Vec::new(), rows: Vec::new(), truncated: false })
         }
 
         fn map_severity(_severity: String) -> u8 {
