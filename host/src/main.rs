@@ -587,6 +587,10 @@ async fn describe(config_path: Option<PathBuf>) -> anyhow::Result<()> {
         if let Some(d) = &k.default_value {
             tags.push(format!("default {d}"))
         }
+        if !k.presets.is_empty() {
+            let values: Vec<&str> = k.presets.iter().map(|p| p.value.as_str()).collect();
+            tags.push(format!("one of {}", values.join(", ")))
+        }
         println!("  {:<22} {} [{}]", k.name, k.description, tags.join(", "));
     }
     println!("hosts: {}", info.default_hosts.join(", "));
