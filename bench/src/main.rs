@@ -56,7 +56,13 @@ fn row(rows: &mut Vec<Row>, figure: &str, value: String, note: impl Into<String>
     rows.push(Row { figure: figure.into(), value, note });
 }
 
-fn prepare(runtime: &Runtime, connector: &Arc<connector_host::runtime::LoadedConnector>, name: &str, d: &TenantData, e: &Emulator) -> anyhow::Result<Arc<PreparedTenant>> {
+fn prepare(
+    runtime: &Runtime,
+    connector: &Arc<connector_host::runtime::LoadedConnector>,
+    name: &str,
+    d: &TenantData,
+    e: &Emulator,
+) -> anyhow::Result<Arc<PreparedTenant>> {
     let mut t: TenantConfig = connector_host::demo::emulated_tenant(name, d, &e.base_url());
     t.settings.insert("defender-endpoint".into(), e.defender_url());
     Ok(Arc::new(runtime.prepare(connector, &t)?))
@@ -118,12 +124,22 @@ async fn main() -> anyhow::Result<()> {
     // 5. Component size, compile, start-up with a warm cache.
     println!("Component and start-up");
     let wasm = connector_host::demo::DEFENDER_COMPONENT;
-    row(&mut rows, "component size (release, profile `component`)", format!("{} KiB", wasm.len() / 1024), "target ≤ 1024 KiB");
+    row(
+        &mut rows,
+        "component size (release, profile `component`)",
+        format!("{} KiB", wasm.len() / 1024),
+        "target ≤ 1024 KiB",
+    );
     let cache = tempfile::tempdir()?;
     let t = Instant::now();
     let cold = Runtime::new(Limits::default())?.with_cache_dir(cache.path());
     cold.load(wasm).await?;
-    row(&mut rows, "load with an empty cache (compile + describe)", format!("{:.0} ms", t.elapsed().as_secs_f64() * 1e3), "Cranelift compiles the component");
+    row(
+        &mut rows,
+        "load with an empty cache (compile + describe)",
+        format!("{:.0} ms", t.elapsed().as_secs_f64() * 1e3),
+        "Cranelift compiles the component",
+    );
     let mut warm = Vec::new();
     for _ in 0..args.runs {
         let t = Instant::now();
@@ -132,7 +148,12 @@ async fn main() -> anyhow::Result<()> {
         anyhow::ensure!(c.from_cache, "the warm start did not use the cache");
         warm.push(t.elapsed().as_secs_f64() * 1e3);
     }
-    row(&mut rows, "host start-up, warm cache (engine + load + describe)", format!("{:.1} ms", median(&mut warm)), "median");
+    row(
+        &mut rows,
+        "host start-up, warm cache (engine + load + describe)",
+        format!("{:.1} ms", median(&mut warm)),
+        "median",
+    );
 
     let runtime = Arc::new(Runtime::new(Limits::default())?);
     let connector = Arc::new(runtime.load(wasm).await?);
@@ -180,7 +201,12 @@ async fn main() -> anyhow::Result<()> {
         native_rps.push(rps);
     }
     let (c, nat) = (median(&mut component_rps), median(&mut native_rps));
-    row(&mut rows, "(a) component in the host", format!("{c:.0} rec/s"), "median; one sandbox per tenant, a call per page");
+    row(
+        &mut rows,
+        "(a) component in the host",
+        format!("{c:.0} rec/s"),
+        "median; one sandbox per tenant, a call per page",
+    );
     row(&mut rows, "(b) same logic native, keep-alive client", format!("{nat:.0} rec/s"), "median");
     row(&mut rows, "ratio (a)/(b)", format!("{:.2}×", c / nat), "target ≥ 0.8×");
 
@@ -218,13 +244,26 @@ async fn main() -> anyhow::Result<()> {
         let wall = t.elapsed();
         let cpu = cpu_secs() - cpu0;
         let failed = reports.iter().filter(|r| !r.ok()).count();
-        row(&mut rows, &format!("{n} tenants: wall time"), format!("{:.2} s", wall.as_secs_f64()), format!("{failed} failed; target ≤ 5 s at 10,000"));
-        row(&mut rows, &format!("{n} tenants: CPU time (user+sys)"), format!("{cpu:.2} s"), "host, emulator and checkpoint fsyncs together");
+        row(
+            &mut rows,
+            &format!("{n} tenants: wall time"),
+            format!("{:.2} s", wall.as_secs_f64()),
+            format!("{failed} failed; target ≤ 5 s at 10,000"),
+        );
+        row(
+            &mut rows,
+            &format!("{n} tenants: CPU time (user+sys)"),
+            format!("{cpu:.2} s"),
+            "host, emulator and checkpoint fsyncs together",
+        );
         row(
             &mut rows,
             &format!("{n} tenants: peak RSS of the process"),
             format!("{:.0} MiB", peak_rss_mib()),
-            format!("{}before {before:.0} MiB; includes the emulator's data; target ≤ 1024 MiB", if peak_reset { "" } else { "peak since start; " }),
+            format!(
+                "{}before {before:.0} MiB; includes the emulator's data; target ≤ 1024 MiB",
+                if peak_reset { "" } else { "peak since start; " }
+            ),
         );
     }
 
@@ -238,7 +277,12 @@ async fn main() -> anyhow::Result<()> {
         inst.push(micros(t.elapsed()));
         drop(s);
     }
-    row(&mut rows, "instantiate a tenant sandbox: median", format!("{:.1} µs", median(&mut inst)), "from InstancePre; target ≤ 50 µs");
+    row(
+        &mut rows,
+        "instantiate a tenant sandbox: median",
+        format!("{:.1} µs", median(&mut inst)),
+        "from InstancePre; target ≤ 50 µs",
+    );
     row(&mut rows, "instantiate a tenant sandbox: p99", format!("{:.1} µs", percentile(&mut inst, 99.0)), "");
     let mut session = runtime.session(tenant).await?;
     let mut call = Vec::with_capacity(args.samples);
@@ -248,9 +292,19 @@ async fn main() -> anyhow::Result<()> {
         call.push(micros(t.elapsed()));
         anyhow::ensure!(score == 70);
     }
-    row(&mut rows, "fixed cost of one call (map-severity)", format!("{:.1} µs", median(&mut call)), "median; guard, timeout, lift/lower");
+    row(
+        &mut rows,
+        "fixed cost of one call (map-severity)",
+        format!("{:.1} µs", median(&mut call)),
+        "median; guard, timeout, lift/lower",
+    );
     let landing = file_to_first_call(wasm).await?;
-    row(&mut rows, "new component file → its first call", format!("{:.0} ms", landing.as_secs_f64() * 1e3), "watch (250 ms debounce) + compile + describe; target ≤ 1 s");
+    row(
+        &mut rows,
+        "new component file → its first call",
+        format!("{:.0} ms", landing.as_secs_f64() * 1e3),
+        "watch (250 ms debounce) + compile + describe; target ≤ 1 s",
+    );
 
     println!("\nDone in {:.0} s. As a table:\n", started.elapsed().as_secs_f64());
     println!("| figure | value | note |\n|---|---|---|");

@@ -23,7 +23,10 @@ impl HttpClient for NativeHttp {
     fn send(&mut self, request: &Request) -> Result<Response, TransportError> {
         let parts = split_url(&request.url)?;
         if parts.scheme != "http" {
-            return Err(TransportError::BadUrl(format!("the native bench client speaks plain http only: {}", request.url)));
+            return Err(TransportError::BadUrl(format!(
+                "the native bench client speaks plain http only: {}",
+                request.url
+            )));
         }
         let net = |e: &dyn std::fmt::Display| TransportError::Network(e.to_string());
         let authority = parts.authority.clone();

@@ -68,6 +68,18 @@ pub async fn hunt(
     connector_result(tenant, session.run_hunting_query(query, timespan).await)
 }
 
+/// The WIT name of a hunting failure, e.g. `quota-exceeded`.
+pub fn query_failure_name(kind: crate::bindings::QueryFailure) -> &'static str {
+    use crate::bindings::QueryFailure as Q;
+    match kind {
+        Q::InvalidQuery => "invalid-query",
+        Q::QuotaExceeded => "quota-exceeded",
+        Q::Timeout => "timeout",
+        Q::TooLarge => "too-large",
+        Q::Failed => "failed",
+    }
+}
+
 /// The wire name of an update path.
 pub fn path_name(path: UpdatePath) -> &'static str {
     match path {
@@ -100,6 +112,7 @@ pub fn error_json(tenant: &str, e: &ActionError) -> String {
             ConnectorError::InvalidRequest(i) => details["field"] = i.field.clone().into(),
             ConnectorError::Permission(p) => details["permission"] = p.permission.clone().into(),
             ConnectorError::Query(q) => {
+                details["failure"] = query_failure_name(q.kind).into();
                 details["request_id"] = q.request_id.clone().into();
                 details["retry_after_ms"] = q.retry_after_ms.into();
                 details["status"] = q.status.into();
@@ -147,6 +160,9 @@ fn cell(value: Option<&serde_json::Value>) -> String {
 
 /// A hunting result as a text table for a terminal.
 pub fn hunting_table(r: &HuntingResult) -> String {
+    if r.columns.is_empty() {
+        return format!("{} row(s)\n", r.rows.len());
+    }
     let rows: Vec<Vec<String>> = r
         .rows
         .iter()

@@ -112,6 +112,11 @@ pub enum SecretSource {
         /// Variable name.
         env: String,
     },
+    /// Read from a file (a PEM key, say); relative to the config file. Trailing newlines are kept.
+    File {
+        /// Path of the file.
+        file: PathBuf,
+    },
     /// Written in the file.
     Inline(String),
 }
@@ -120,6 +125,7 @@ impl std::fmt::Debug for SecretSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             SecretSource::Env { env } => write!(f, "Env({env})"),
+            SecretSource::File { file } => write!(f, "File({})", file.display()),
             SecretSource::Inline(_) => f.write_str("Inline(***)"),
         }
     }
@@ -203,6 +209,13 @@ impl HostConfig {
         if config.output != "-" {
             config.output = base.join(&config.output).to_string_lossy().into_owned();
         }
+        for tenant in &mut config.tenants {
+            for source in tenant.secrets.values_mut() {
+                if let SecretSource::File { file } = source {
+                    *file = base.join(&*file);
+                }
+            }
+        }
         Ok(config)
     }
 
@@ -282,6 +295,13 @@ impl TenantConfig {
                         tenant: self.name.clone(),
                         message: format!("secret `{key}` comes from environment variable {env}, which is not set"),
                     })?,
+                    SecretSource::File { file } => std::fs::read_to_string(file).map_err(|e| ConfigError::Tenant {
+                        tenant: self.name.clone(),
+                        message: format!(
+                            "secret `{key}` comes from the file {}, which cannot be read: {e}",
+                            file.display()
+                        ),
+                    })?,
                 };
                 Ok((key.clone(), Secret::new(value)))
             })
@@ -292,6 +312,28 @@ impl TenantConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_secret_from_a_file_is_read_relative_to_the_config_and_a_missing_one_named() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("keys")).unwrap();
+        std::fs::write(dir.path().join("keys/a.pem"), "-----BEGIN PRIVATE KEY-----\nAAAA\n").unwrap();
+        let path = dir.path().join("host.toml");
+        std::fs::write(
+            &path,
+            "[[tenant]]\nname = \"a\"\nsecrets = { certificate-private-key = { file = \"keys/a.pem\" }, other = { file = \"keys/none.pem\" } }\n",
+        )
+        .unwrap();
+        let c = HostConfig::load(&path).unwrap();
+        let t = &c.tenants[0];
+        assert!(format!("{:?}", t.secrets).contains("File("), "{:?}", t.secrets);
+        let e = t.resolve_secrets().unwrap_err().to_string();
+        assert!(e.contains("secret `other` comes from the file") && e.contains("keys/none.pem"), "{e}");
+        let mut t = t.clone();
+        t.secrets.remove("other");
+        let secrets = t.resolve_secrets().unwrap();
+        assert_eq!(secrets["certificate-private-key"].expose(), "-----BEGIN PRIVATE KEY-----\nAAAA\n");
+    }
 
     #[test]
     fn a_full_config() {

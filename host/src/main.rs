@@ -71,7 +71,7 @@ enum Command {
         #[arg(long, required_unless_present = "force")]
         expected_version: Option<String>,
         /// Change it without checking for a concurrent change.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "expected_version")]
         force: bool,
         /// active, inProgress or resolved.
         #[arg(long)]
@@ -468,16 +468,23 @@ async fn test(config_path: PathBuf, tenant: String) -> anyhow::Result<bool> {
     Ok(report.passed())
 }
 
+/// Wall-clock limit of a `hunt` call at least (a tenant's larger `call_timeout_secs` is kept).
+const HUNT_CALL_TIMEOUT_SECS: u64 = 300;
+
 enum Action {
     Update(connector_host::bindings::IncidentUpdate),
     Comment(String),
 }
 
-/// Prints an action's failure: JSON on stdout for scripts, a sentence on stderr for people.
-fn action_failed(tenant: &str, e: &connector_host::analyst::ActionError) -> bool {
+/// Prints an action's failure: JSON on stdout for scripts, a sentence on stderr for people. A
+/// setting the connector rejects is a config error (exit 2, like `run`); the rest exit 1.
+fn action_failed(tenant: &str, e: &connector_host::analyst::ActionError) -> anyhow::Result<bool> {
     println!("{}", connector_host::analyst::error_json(tenant, e));
+    if e.kind() == "config" {
+        bail!("tenant `{tenant}`: {e}");
+    }
     eprintln!("error: {e}");
-    false
+    Ok(false)
 }
 
 async fn update_incident(config_path: PathBuf, tenant: String, id: String, action: Action) -> anyhow::Result<bool> {
@@ -495,19 +502,19 @@ async fn update_incident(config_path: PathBuf, tenant: String, id: String, actio
             };
             println!("{}", analyst::update_json(&tenant, &producer, &r)?);
             eprintln!(
-                "incident {} {} through the {} ({}); its version is now {}",
+                "incident {} {} through {} ({}); its version is now {}",
                 r.incident.id,
                 if matches!(action, Action::Comment(_)) { "commented" } else { "updated" },
                 match r.path {
                     connector_host::bindings::UpdatePath::MicrosoftGraph => "Microsoft Graph",
-                    connector_host::bindings::UpdatePath::DefenderApi => "Microsoft 365 Defender API",
+                    connector_host::bindings::UpdatePath::DefenderApi => "the Microsoft 365 Defender API",
                 },
                 r.reason,
                 r.incident.version
             );
             Ok(true)
         }
-        Err(e) => Ok(action_failed(&tenant, &e)),
+        Err(e) => action_failed(&tenant, &e),
     }
 }
 
@@ -527,7 +534,9 @@ async fn hunt(
         }
         (None, None) => bail!("give --query or --query-file"),
     };
-    let (runtime, _connector, prepared) = open_tenant(&config_path, &tenant).await?;
+    let (runtime, _connector, mut prepared) = open_tenant(&config_path, &tenant).await?;
+    // The service runs a query for up to about three minutes before it gives up (documented).
+    prepared.limits.call_timeout_secs = prepared.limits.call_timeout_secs.max(HUNT_CALL_TIMEOUT_SECS);
     match analyst::hunt(&runtime, &prepared, &query, timespan.as_deref()).await {
         Ok(r) => {
             let table = format.unwrap_or(if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
@@ -546,7 +555,7 @@ async fn hunt(
             }
             Ok(true)
         }
-        Err(e) => Ok(action_failed(&tenant, &e)),
+        Err(e) => action_failed(&tenant, &e),
     }
 }
 
@@ -586,6 +595,9 @@ async fn describe(config_path: Option<PathBuf>) -> anyhow::Result<()> {
         }
         if let Some(d) = &k.default_value {
             tags.push(format!("default {d}"))
+        }
+        if tags.is_empty() {
+            tags.push("optional".to_string())
         }
         if !k.presets.is_empty() {
             let values: Vec<&str> = k.presets.iter().map(|p| p.value.as_str()).collect();

@@ -66,7 +66,20 @@ impl<H: HttpClient, C: Clock> Connector<'_, H, C> {
 
     /// Reads one incident through Graph (its alerts are not expanded).
     pub fn get_incident(&mut self, id: &str) -> Result<Incident, ConnectorError> {
-        let url = self.incident_url(&update::id_segment(id)?);
+        self.read_incident(id, false)
+    }
+
+    /// Reads one incident with its alerts, as the poller's records carry them: an analyst
+    /// action's result is then the same record (key and version) the next poll writes.
+    pub fn get_full_incident(&mut self, id: &str) -> Result<Incident, ConnectorError> {
+        self.read_incident(id, true)
+    }
+
+    fn read_incident(&mut self, id: &str, expand: bool) -> Result<Incident, ConnectorError> {
+        let mut url = self.incident_url(&update::id_segment(id)?);
+        if expand {
+            url.push_str("?$expand=alerts");
+        }
         let (resp, roles) = self
             .authorized(Resource::Graph, &|| Request::get(url.clone()).header("prefer", graph::PREFER_UNKNOWN_ENUMS))?;
         if resp.status != 200 {
@@ -100,7 +113,7 @@ impl<H: HttpClient, C: Clock> Connector<'_, H, C> {
                 });
             }
         }
-        let incident = match defender_body {
+        match defender_body {
             None => {
                 let body = update::graph_body(&valid);
                 let url = self.incident_url(&segment);
@@ -109,13 +122,19 @@ impl<H: HttpClient, C: Clock> Connector<'_, H, C> {
                 if resp.status != 200 {
                     return Err(self.failure(&resp, id, "update the incident", GRAPH_WRITE_ROLE, &roles));
                 }
-                parse_incident(&resp, "the updated incident")?
+                // Graph answers with the incident without its alerts: check it is the one we
+                // changed, then read it whole (below).
+                let answered = parse_incident(&resp, "the updated incident")?;
+                if answered.id != current.id {
+                    return Err(ConnectorError::invalid(
+                        200,
+                        format!("Microsoft Graph answered the update of incident {id} with incident {}", answered.id),
+                    ));
+                }
             }
-            Some(body) => {
-                self.defender_patch(id, &segment, &body)?;
-                self.get_incident(id)?
-            }
-        };
+            Some(body) => self.defender_patch(id, &segment, &body)?,
+        }
+        let incident = self.get_full_incident(id)?;
         Ok(UpdateOutcome { incident, path, reason })
     }
 
@@ -138,7 +157,7 @@ impl<H: HttpClient, C: Clock> Connector<'_, H, C> {
                 self.defender_patch(id, &segment, &serde_json::json!({ "comment": comment }))?;
             }
         }
-        let incident = self.get_incident(id)?;
+        let incident = self.get_full_incident(id)?;
         Ok(UpdateOutcome { incident, path, reason })
     }
 

@@ -33,7 +33,7 @@ fn parse_key(pem: &str) -> Result<PrivateKey, ConnectorError> {
     parsed.map_err(|why| {
         ConnectorError::config(
             CERTIFICATE_KEY,
-            format!("is not a usable PEM RSA private key: {why}. Give the private key of the certificate uploaded to the app registration"),
+            format!("the value is not a usable PEM RSA private key: {why}. Give the private key of the certificate uploaded to the app registration"),
         )
     })
 }

@@ -94,7 +94,8 @@ impl Cloud {
         })
     }
 
-    /// The cloud a login or Graph host belongs to, when it is a known Microsoft host.
+    /// The sign-in cloud a known Microsoft host belongs to (its tokens come from that cloud's
+    /// login): GCC's Defender API is a `.us` host but takes tokens of the worldwide login.
     pub fn of_host(url: &str) -> Option<&'static str> {
         let host = crate::http::split_url(url).ok()?.authority.to_ascii_lowercase();
         let host = host.split(':').next().unwrap_or_default().to_string();
@@ -109,7 +110,7 @@ impl Cloud {
             ("login.microsoftonline.us", "us-government"),
             ("graph.microsoft.us", "us-government"),
             ("dod-graph.microsoft.us", "us-government"),
-            ("api-gcc.security.microsoft.us", "us-government"),
+            ("api-gcc.security.microsoft.us", "global"),
             ("api-gov.security.microsoft.us", "us-government"),
             ("login.chinacloudapi.cn", "china"),
             ("microsoftgraph.chinacloudapi.cn", "china"),

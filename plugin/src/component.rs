@@ -84,7 +84,7 @@ impl Guest for Plugin {
                 permission(
                     "Microsoft Threat Protection",
                     "Incident.ReadWrite.All",
-                    "update incidents (status, severity via Graph, assignment, classification, comments); Microsoft Graph SecurityIncident.ReadWrite.All works instead",
+                    "update incidents (status, assignment, classification, determination, tags, comments); Microsoft Graph SecurityIncident.ReadWrite.All works instead and also allows changing severity",
                 ),
             ],
         }

@@ -109,7 +109,7 @@ pub const KEYS: &[KeySpec] = &[
     },
     KeySpec {
         name: CERTIFICATE_THUMBPRINT,
-        description: "Thumbprint (SHA-1, 40 hex digits) of that certificate, as the app registration's Certificates & secrets page shows it.",
+        description: "Thumbprint (SHA-1, 40 hex digits, colons or spaces allowed) of that certificate, as the app registration's Certificates & secrets page shows it.",
         secret: false,
         required: false,
         endpoint: false,
@@ -333,7 +333,13 @@ fn credential(
             CLIENT_SECRET,
             format!("both `{CLIENT_SECRET}` and `{CERTIFICATE_KEY}` are set: keep one of the two credentials"),
         )),
-        (Some(secret), None, _) => Ok(Credential::Secret(Secret::new(secret))),
+        (Some(_), None, Some(_)) => Err(ConnectorError::config(
+            CERTIFICATE_THUMBPRINT,
+            format!(
+                "`{CERTIFICATE_THUMBPRINT}` is set but the credential is `{CLIENT_SECRET}`: remove the thumbprint, or replace the secret with `{CERTIFICATE_KEY}`"
+            ),
+        )),
+        (Some(secret), None, None) => Ok(Credential::Secret(Secret::new(secret))),
         (None, Some(key), Some(thumbprint)) => {
             crate::assertion::check_private_key(&key)?;
             Ok(Credential::Certificate { private_key: Secret::new(key), thumbprint: parse_thumbprint(&thumbprint)? })
@@ -415,6 +421,9 @@ pub fn is_guid(value: &str) -> bool {
 }
 
 fn check_guid(key: &str, value: &str, what: &str) -> Result<(), ConnectorError> {
+    if value.chars().all(|c| c == '0' || c == '-') && is_guid(value) {
+        return Err(ConnectorError::config(key, format!("is the all-zero placeholder GUID: replace it with {what}")));
+    }
     if is_guid(value) {
         Ok(())
     } else {
@@ -560,6 +569,16 @@ mod tests {
 
         c.insert(DEFENDER_ENDPOINT.into(), "http://127.0.0.1:9".into());
         assert_eq!(Settings::load(&c).unwrap().defender_endpoint, "http://127.0.0.1:9");
+    }
+
+    #[test]
+    fn every_preset_loads_as_it_is() {
+        for cloud in crate::cloud::ALL {
+            let mut c = base();
+            c.insert(CLOUD.into(), cloud.name().into());
+            let s = Settings::load(&c).unwrap_or_else(|e| panic!("{}: {e}", cloud.name()));
+            assert_eq!((s.login_endpoint.as_str(), s.defender_endpoint.as_str()), (cloud.login(), cloud.defender()));
+        }
     }
 
     #[test]

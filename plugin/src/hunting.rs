@@ -41,21 +41,66 @@ pub fn request_body(query: &str, timespan: Option<&str>) -> Result<serde_json::V
     let mut body = serde_json::json!({ "Query": query });
     if let Some(ts) = timespan {
         let ts = ts.trim();
-        // ISO 8601 durations (P30D), instants and intervals (a/b) all start with P or a digit.
-        if ts.is_empty()
-            || ts.contains(char::is_whitespace)
-            || !ts.starts_with(|c: char| c == 'P' || c.is_ascii_digit())
-        {
+        if !is_timespan(ts) {
+            let short = ts.len() > 1 && ts[..ts.len() - 1].chars().all(|c| c.is_ascii_digit());
+            let n = if short { &ts[..ts.len() - 1] } else { "" };
+            let hint = match ts.chars().last() {
+                Some('d') if short => format!(" (for `{ts}` write P{n}D)"),
+                Some(u @ ('h' | 'm' | 's')) if short => format!(" (for `{ts}` write PT{n}{})", u.to_ascii_uppercase()),
+                _ => String::new(),
+            };
             return Err(ConnectorError::invalid_request(
                 "timespan",
                 format!(
-                    "`{ts}` is not an ISO 8601 timespan: use a duration such as P7D or PT12H, or an interval such as 2024-02-01T08:00:00Z/P30D"
+                    "`{ts}` is not an ISO 8601 timespan{hint}: use a duration such as P7D or PT12H, an instant, or an interval such as 2024-02-01T08:00:00Z/P30D"
                 ),
             ));
         }
         body["Timespan"] = ts.into();
     }
     Ok(body)
+}
+
+/// An ISO 8601 duration: `P` then date parts (`nY nM nW nD`), optionally `T` and time parts
+/// (`nH nM nS`, seconds may be fractional); at least one part.
+fn is_duration(s: &str) -> bool {
+    let Some(rest) = s.strip_prefix('P') else { return false };
+    let (date, time) = match rest.split_once('T') {
+        Some((d, t)) => (d, Some(t)),
+        None => (rest, None),
+    };
+    let parts = |text: &str, units: &[char], fraction: bool| -> Option<usize> {
+        let (mut n, mut digits, mut seen) = (0, String::new(), Vec::new());
+        for c in text.chars() {
+            if c.is_ascii_digit() || (fraction && c == '.' && !digits.is_empty() && !digits.contains('.')) {
+                digits.push(c);
+            } else if units.contains(&c) && !digits.is_empty() && !seen.contains(&c) {
+                if digits.contains('.') && c != 'S' {
+                    return None;
+                }
+                seen.push(c);
+                digits.clear();
+                n += 1;
+            } else {
+                return None;
+            }
+        }
+        digits.is_empty().then_some(n)
+    };
+    let Some(d) = parts(date, &['Y', 'M', 'W', 'D'], false) else { return false };
+    match time {
+        None => d > 0,
+        Some(t) => parts(t, &['H', 'M', 'S'], true).is_some_and(|n| n > 0),
+    }
+}
+
+/// A timespan the service accepts: a duration, an instant, or `start/end` of those (not two durations).
+pub fn is_timespan(s: &str) -> bool {
+    let one = |p: &str| is_duration(p) || crate::time::Timestamp::parse(p).is_ok();
+    match s.split_once('/') {
+        None => one(s),
+        Some((a, b)) => one(a) && one(b) && !(is_duration(a) && is_duration(b)),
+    }
 }
 
 #[derive(Deserialize)]
@@ -134,7 +179,11 @@ pub fn classify_failure(resp: &Response) -> ConnectorError {
         .and_then(|i| i.request_id)
         .or_else(|| resp.header("request-id").map(str::to_string))
         .filter(|id| !id.is_empty());
-    let said = if err.message.trim().is_empty() { String::new() } else { format!(": {}", err.message.trim()) };
+    let said = if err.message.trim().is_empty() {
+        String::new()
+    } else {
+        format!(" (the service said: {})", err.message.trim())
+    };
     let lower = err.message.to_ascii_lowercase();
     let status = resp.status;
     let retry_after_ms = resp.header("retry-after").and_then(crate::graph::parse_retry_after_ms);
@@ -142,24 +191,24 @@ pub fn classify_failure(resp: &Response) -> ConnectorError {
         429 => (
             QueryFailure::QuotaExceeded,
             format!(
-                "the tenant's advanced hunting quota is used up (calls per minute or CPU per 15 minutes){said}; wait and run the query again, or make it cheaper"
+                "the tenant's advanced hunting quota is used up (calls per minute or CPU per 15 minutes); wait and run the query again, or make it cheaper{said}"
             ),
         ),
         400 if lower.contains("result size") => (
             QueryFailure::TooLarge,
             format!(
-                "the result is larger than advanced hunting returns{said}; project fewer columns or narrow the timespan"
+                "the result is larger than advanced hunting returns; project fewer columns or narrow the timespan{said}"
             ),
         ),
         400 if lower.contains("exceeded the allowed limits") || lower.contains("preempted") => (
             QueryFailure::QuotaExceeded,
-            format!("the query used more CPU or memory than the tenant's allocation{said}; optimise it and try again"),
+            format!("the query used more CPU or memory than the tenant's allocation; optimise it and try again{said}"),
         ),
         400 => (QueryFailure::InvalidQuery, format!("the service rejected the query{said}")),
         504 | 408 => (
             QueryFailure::Timeout,
             format!(
-                "the query ran out of time in the service (HTTP {status}){said}; narrow the timespan or add filters early in the query"
+                "the query ran out of time in the service (HTTP {status}); narrow the timespan or add filters early in the query{said}"
             ),
         ),
         500 | 502 | 503 if said.is_empty() => (
@@ -169,7 +218,7 @@ pub fn classify_failure(resp: &Response) -> ConnectorError {
             ),
         ),
         s if s >= 500 => {
-            (QueryFailure::Failed, format!("the service failed (HTTP {s}{}){said}; retry later", code(&err.code)))
+            (QueryFailure::Failed, format!("the service failed (HTTP {s}{}); retry later{said}", code(&err.code)))
         }
         s => (QueryFailure::Failed, format!("unexpected HTTP {s}{}{said}", code(&err.code))),
     };
@@ -201,6 +250,28 @@ mod tests {
         assert!(
             matches!(request_body("x", Some("last week")).unwrap_err(), ConnectorError::InvalidRequest { field, .. } if field == "timespan")
         );
+        for good in [
+            "P30D",
+            "PT12H",
+            "P1DT2H30M",
+            "PT0.5S",
+            "P2W",
+            "2024-02-01T08:00:00Z",
+            "2024-02-01T08:00:00Z/2024-02-15T08:00:00Z",
+            "P30D/2024-02-15T08:00:00Z",
+            "2024-02-01T08:00:00Z/P30D",
+        ] {
+            assert!(is_timespan(good), "{good}");
+        }
+        for bad in ["7d", "P7", "P", "PT", "P1.5D", "P30D/P1D", "30D", "P1DD", "2024-02-01"] {
+            assert!(!is_timespan(bad), "{bad}");
+        }
+        match request_body("x", Some("7d")).unwrap_err() {
+            ConnectorError::InvalidRequest { message, .. } => {
+                assert!(message.starts_with("`7d` is not an ISO 8601 timespan (for `7d` write P7D)"), "{message}")
+            }
+            e => panic!("{e:?}"),
+        }
     }
 
     #[test]
@@ -259,7 +330,7 @@ mod tests {
             body: br#"{"error":{"code":"BadRequest","message":"Failed to resolve table 'Nope'"}}"#.to_vec(),
         };
         assert!(
-            matches!(classify_failure(&r), ConnectorError::Query { kind: QueryFailure::InvalidQuery, message, .. } if message.ends_with("Failed to resolve table 'Nope'"))
+            matches!(classify_failure(&r), ConnectorError::Query { kind: QueryFailure::InvalidQuery, message, .. } if message.ends_with("(the service said: Failed to resolve table 'Nope')"))
         );
     }
 }

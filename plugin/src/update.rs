@@ -179,7 +179,7 @@ pub fn validate(update: &IncidentUpdate) -> Result<ValidUpdate, ConnectorError> 
     if valid == nothing {
         return Err(ConnectorError::invalid_request(
             "update",
-            "nothing to change: give at least one of status, assigned-to, classification, determination, severity, custom-tags, resolving-comment",
+            "nothing to change: give at least one of a status, an assignment, a classification, a determination, a severity, tags or a resolving comment",
         ));
     }
     Ok(valid)

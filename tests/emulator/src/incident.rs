@@ -121,11 +121,18 @@ pub(crate) fn one(shared: &Shared, id: &str, req: &Incoming) -> Response {
     let base = req.endpoint.base_url.clone();
     let body = shared.with(|s| {
         let tenant = s.tenants.get_mut(&token.tenant)?;
+        // `$expand=alerts` on one incident: its own `alerts`, else the alerts linked by incidentId.
+        let linked: Vec<Value> =
+            tenant.alerts.iter().filter(|a| a.get("incidentId").map(id_text).as_deref() == Some(id)).cloned().collect();
         let incident = find(tenant, id)?;
         if let Some(changes) = &changes {
             apply(incident, changes, &token);
         }
-        Some(entity(&base, incident, expand, prefer))
+        let mut body = entity(&base, incident, expand, prefer);
+        if expand && !body.get("alerts").is_some_and(Value::is_array) {
+            body["alerts"] = Value::Array(linked);
+        }
+        Some(body)
     });
     match body {
         Some(body) => {
