@@ -90,13 +90,19 @@ pub fn path_name(path: UpdatePath) -> &'static str {
 
 /// An update's outcome as one JSON object; `incident` is the record in the NDJSON output schema.
 pub fn update_json(tenant: &str, producer: &Producer, r: &UpdateResult) -> anyhow::Result<String> {
-    let incident = RawValue::from_string(incident_line(tenant, producer, &r.incident)?)?;
-    Ok(serde_json::to_string(&serde_json::json!({
-        "tenant": tenant,
-        "path": path_name(r.path),
-        "reason": r.reason,
-        "incident": incident,
-    }))?)
+    // Built by hand: the incident line is already JSON and must not be parsed again.
+    let incident = match &r.incident {
+        Some(i) => incident_line(tenant, producer, i)?,
+        None => "null".to_string(),
+    };
+    let text = |s: &str| serde_json::Value::from(s).to_string();
+    Ok(format!(
+        r#"{{"tenant":{},"path":{},"reason":{},"warning":{},"incident":{incident}}}"#,
+        text(tenant),
+        text(path_name(r.path)),
+        text(&r.reason),
+        r.warning.as_deref().map(text).unwrap_or_else(|| "null".into()),
+    ))
 }
 
 /// An error as one JSON object (`kind`, `message`, and the typed details a script acts on).
@@ -124,20 +130,20 @@ pub fn error_json(tenant: &str, e: &ActionError) -> String {
     v.to_string()
 }
 
-/// A hunting result as one JSON object: columns, rows (the service's own objects), truncated.
-pub fn hunting_json(tenant: &str, r: &HuntingResult) -> anyhow::Result<String> {
-    let rows = r
-        .rows
-        .iter()
-        .map(|row| RawValue::from_string(crate::output::compact_json(row)))
-        .collect::<Result<Vec<_>, _>>()?;
-    let columns: Vec<_> = r.columns.iter().map(|c| serde_json::json!({ "name": c.name, "type": c.type_ })).collect();
-    Ok(serde_json::to_string(&serde_json::json!({
-        "tenant": tenant,
-        "columns": columns,
-        "rows": rows,
-        "truncated": r.truncated,
-    }))?)
+/// A hunting result as one JSON object: columns, rows (the service's own objects, their text kept
+/// exactly: numbers beyond f64 or lone surrogates are never re-parsed), truncated.
+pub fn hunting_json(tenant: &str, r: &HuntingResult) -> String {
+    let text = |s: &str| serde_json::Value::from(s).to_string();
+    let columns: Vec<String> =
+        r.columns.iter().map(|c| format!(r#"{{"name":{},"type":{}}}"#, text(&c.name), text(&c.type_))).collect();
+    let rows: Vec<String> = r.rows.iter().map(|row| crate::output::compact_json(row)).collect();
+    format!(
+        r#"{{"tenant":{},"columns":[{}],"rows":[{}],"truncated":{}}}"#,
+        text(tenant),
+        columns.join(","),
+        rows.join(","),
+        r.truncated
+    )
 }
 
 /// Widest a table cell gets before it is cut.
@@ -150,11 +156,21 @@ fn cell(value: Option<&serde_json::Value>) -> String {
         Some(other) => other.to_string(),
     };
     // Server text must not move the cursor or colour the operator's terminal.
-    let text: String = text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    let text: String = text.chars().map(|c| if crate::poll::is_unsafe_char(c) { ' ' } else { c }).collect();
     if text.chars().count() > CELL_MAX {
         format!("{}…", text.chars().take(CELL_MAX - 1).collect::<String>())
     } else {
         text
+    }
+}
+
+fn raw_cell(value: Option<&RawValue>) -> String {
+    match value.map(RawValue::get) {
+        None | Some("null") => String::new(),
+        Some(text) if text.starts_with('"') => {
+            cell(Some(&serde_json::from_str::<serde_json::Value>(text).unwrap_or_else(|_| text.into())))
+        }
+        Some(text) => cell(Some(&serde_json::Value::String(text.to_string()))),
     }
 }
 
@@ -167,8 +183,9 @@ pub fn hunting_table(r: &HuntingResult) -> String {
         .rows
         .iter()
         .map(|row| {
-            let v: serde_json::Value = serde_json::from_str(row).unwrap_or(serde_json::Value::Null);
-            r.columns.iter().map(|c| cell(v.get(&c.name))).collect()
+            // Raw values: a number beyond f64 is shown as written, not dropped.
+            let v: std::collections::HashMap<String, &RawValue> = serde_json::from_str(row).unwrap_or_default();
+            r.columns.iter().map(|c| raw_cell(v.get(&c.name).copied())).collect()
         })
         .collect();
     let mut widths: Vec<usize> = r.columns.iter().map(|c| c.name.chars().count().min(CELL_MAX)).collect();
@@ -199,6 +216,25 @@ pub fn hunting_table(r: &HuntingResult) -> String {
 mod tests {
     use super::*;
     use crate::bindings::HuntingColumn;
+
+    #[test]
+    fn rows_keep_their_exact_text_in_json_and_show_in_tables() {
+        let r = HuntingResult {
+            columns: vec![HuntingColumn { name: "N".into(), type_: "Real".into() }],
+            rows: vec![r#"{"N":1e400}"#.into(), r#"{"N":0.10000000000000000000001}"#.into(), "{\"N\": 1.50}".into()],
+            truncated: false,
+        };
+        assert_eq!(
+            hunting_json("t", &r),
+            r#"{"tenant":"t","columns":[{"name":"N","type":"Real"}],"rows":[{"N":1e400},{"N":0.10000000000000000000001},{"N": 1.50}],"truncated":false}"#
+        );
+        assert_eq!(
+            hunting_table(&r),
+            "N\n-------------------------\n1e400\n0.10000000000000000000001\n1.50\n3 row(s)\n"
+        );
+        let empty = HuntingResult { columns: vec![], rows: vec![], truncated: false };
+        assert_eq!(hunting_table(&empty), "0 row(s)\n");
+    }
 
     #[test]
     fn tables_align_cut_long_cells_and_blank_control_characters() {

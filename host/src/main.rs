@@ -478,9 +478,14 @@ enum Action {
 
 /// Prints an action's failure: JSON on stdout for scripts, a sentence on stderr for people. A
 /// setting the connector rejects is a config error (exit 2, like `run`); the rest exit 1.
-fn action_failed(tenant: &str, e: &connector_host::analyst::ActionError) -> anyhow::Result<bool> {
-    println!("{}", connector_host::analyst::error_json(tenant, e));
-    if e.kind() == "config" {
+fn action_failed(
+    tenant: &str,
+    e: &connector_host::analyst::ActionError,
+    redactor: &connector_host::secret::Redactor,
+) -> anyhow::Result<bool> {
+    println!("{}", redactor.redact(&connector_host::analyst::error_json(tenant, e)));
+    // A setting the connector rejects, or a request it refused before sending: fix the input.
+    if matches!(e.kind(), "config" | "invalid-request") {
         bail!("tenant `{tenant}`: {e}");
     }
     eprintln!("error: {e}");
@@ -500,21 +505,25 @@ async fn update_incident(config_path: PathBuf, tenant: String, id: String, actio
                 name: connector.info.name.clone(),
                 version: connector.info.version.clone(),
             };
-            println!("{}", analyst::update_json(&tenant, &producer, &r)?);
-            eprintln!(
-                "incident {} {} through {} ({}); its version is now {}",
-                r.incident.id,
-                if matches!(action, Action::Comment(_)) { "commented" } else { "updated" },
-                match r.path {
-                    connector_host::bindings::UpdatePath::MicrosoftGraph => "Microsoft Graph",
-                    connector_host::bindings::UpdatePath::DefenderApi => "the Microsoft 365 Defender API",
-                },
-                r.reason,
-                r.incident.version
-            );
+            // The component's answer may quote the tenant's secrets: scrub them as the NDJSON is.
+            println!("{}", prepared.redactor.redact(&analyst::update_json(&tenant, &producer, &r)?));
+            let version = match &r.incident {
+                Some(i) => format!("its version is now {}", i.version),
+                None => "it could not be read back".to_string(),
+            };
+            let done = if matches!(action, Action::Comment(_)) { "commented" } else { "updated" };
+            let api = match r.path {
+                connector_host::bindings::UpdatePath::MicrosoftGraph => "Microsoft Graph",
+                connector_host::bindings::UpdatePath::DefenderApi => "the Microsoft 365 Defender API",
+            };
+            let line = format!("incident {id} {done} through {api} ({}); {version}", r.reason);
+            eprintln!("{}", poll::escape_unsafe(&prepared.redactor.redact(&line)));
+            if let Some(w) = &r.warning {
+                eprintln!("warning: {}", poll::escape_unsafe(&prepared.redactor.redact(w)));
+            }
             Ok(true)
         }
-        Err(e) => action_failed(&tenant, &e),
+        Err(e) => action_failed(&tenant, &e, &prepared.redactor),
     }
 }
 
@@ -529,9 +538,11 @@ async fn hunt(
     use connector_host::analyst;
     let query = match (query, query_file) {
         (Some(q), _) => q,
-        (None, Some(path)) => {
-            std::fs::read_to_string(&path).with_context(|| format!("cannot read the query file {}", path.display()))?
-        }
+        // An editor's byte-order mark is not part of the query.
+        (None, Some(path)) => std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read the query file {}", path.display()))?
+            .trim_start_matches('\u{feff}')
+            .to_string(),
         (None, None) => bail!("give --query or --query-file"),
     };
     let (runtime, _connector, mut prepared) = open_tenant(&config_path, &tenant).await?;
@@ -544,10 +555,12 @@ async fn hunt(
             } else {
                 HuntFormat::Json
             });
-            match table {
-                HuntFormat::Table => print!("{}", analyst::hunting_table(&r)),
-                HuntFormat::Json => println!("{}", analyst::hunting_json(&tenant, &r)?),
-            }
+            let out = match table {
+                HuntFormat::Table => analyst::hunting_table(&r),
+                HuntFormat::Json => format!("{}\n", analyst::hunting_json(&tenant, &r)),
+            };
+            // The component's answer may quote the tenant's secrets: scrub them as the NDJSON is.
+            print!("{}", prepared.redactor.redact(&out));
             if r.truncated {
                 eprintln!(
                     "warning: the service's row cap was reached; more rows may exist (narrow the query or the timespan)"
@@ -555,7 +568,7 @@ async fn hunt(
             }
             Ok(true)
         }
-        Err(e) => action_failed(&tenant, &e),
+        Err(e) => action_failed(&tenant, &e, &prepared.redactor),
     }
 }
 

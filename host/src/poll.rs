@@ -92,14 +92,7 @@ impl PollError {
 /// characters escaped: the text often quotes a server's body, which must not be able to forge
 /// summary lines or send terminal escapes to an operator's screen.
 pub fn redact_error(e: ConnectorError, r: &Redactor) -> ConnectorError {
-    let f = |s: String| {
-        let s = r.redact(&s);
-        if s.chars().any(char::is_control) {
-            s.chars().map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() }).collect()
-        } else {
-            s.into_owned()
-        }
-    };
+    let f = |s: String| escape_unsafe(&r.redact(&s));
     match e {
         ConnectorError::Config(mut c) => {
             c.message = f(c.message);
@@ -141,6 +134,27 @@ pub fn redact_error(e: ConnectorError, r: &Redactor) -> ConnectorError {
             q.request_id = q.request_id.map(f);
             ConnectorError::Query(q)
         }
+    }
+}
+
+/// Control characters and the bidirectional-text controls (which can make `exe.gnp` read as
+/// `png.exe`): never shown raw on an operator's terminal.
+pub fn is_unsafe_char(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// `s` with [`is_unsafe_char`] characters escaped (`\u{1b}`).
+pub fn escape_unsafe(s: &str) -> String {
+    if s.chars().any(is_unsafe_char) {
+        s.chars()
+            .map(|c| match c {
+                c if c.is_control() => c.escape_default().to_string(),
+                c if is_unsafe_char(c) => c.escape_unicode().to_string(),
+                c => c.to_string(),
+            })
+            .collect()
+    } else {
+        s.to_string()
     }
 }
 

@@ -345,7 +345,9 @@ impl Runtime {
                 continue;
             };
             let chosen = chosen.trim();
-            let preset = spec.presets.iter().find(|p| p.value.eq_ignore_ascii_case(chosen)).ok_or_else(|| {
+            // Case-insensitive, `_` or a space for `-`: `GCC High` picks `gcc-high`.
+            let normal = chosen.to_ascii_lowercase().replace(['_', ' '], "-");
+            let preset = spec.presets.iter().find(|p| p.value.eq_ignore_ascii_case(&normal)).ok_or_else(|| {
                 let allowed: Vec<&str> = spec.presets.iter().map(|p| p.value.as_str()).collect();
                 err(format!(
                     "setting `{}` = `{chosen}` is not one of: {} ({})",

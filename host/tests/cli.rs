@@ -247,7 +247,9 @@ async fn a_component_dropped_into_the_components_dir_serves_the_next_poll_withou
     let pid = child.id().unwrap() as i32;
     unsafe { libc_kill(pid, 15) };
     let status = child.wait().await.unwrap();
-    assert_eq!(status.code(), Some(1), "stopped by SIGTERM, not killed; 1 because tenant `bad` fails every cycle");
+    // Stopped by SIGTERM, not killed (no code) nor by an error (2): 1 when the cycle the signal ended
+    // had reached tenant `bad` (its secret is wrong), 0 when the signal interrupted it before.
+    assert!(matches!(status.code(), Some(0 | 1)), "{status:?}");
     let log = std::fs::read_to_string(&stderr_path).unwrap();
     assert!(log.contains("new component refused") && log.contains("broken.wasm"), "{log}");
     assert!(log.contains("connector version promoted"), "{log}");
@@ -269,7 +271,10 @@ async fn update_comment_and_hunt_commands_print_json_and_exit_by_outcome() {
     let secret = demo::client_secret(0);
     let env = [("GOOD_SECRET", secret.as_str())];
     let cfg = config.to_str().unwrap();
-    let incident = emulator.incidents(&demo::tenant_id(0)).into_iter().next().unwrap();
+    let mut incident = emulator.incidents(&demo::tenant_id(0)).into_iter().next().unwrap();
+    // A hostile or careless service echoing the tenant's secret: never printed.
+    incident["displayName"] = serde_json::json!(format!("title quoting {secret}"));
+    emulator.upsert_incident(&demo::tenant_id(0), incident.clone());
     let id = incident["id"].as_str().unwrap().to_string();
     let version = incident["lastUpdateDateTime"].as_str().unwrap().to_string();
 
@@ -296,8 +301,11 @@ async fn update_comment_and_hunt_commands_print_json_and_exit_by_outcome() {
     let out = host(&a.iter().map(String::as_str).collect::<Vec<_>>(), &env).await;
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
     assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(!stdout.contains(&secret) && !stderr.contains(&secret), "{stdout}");
     let v: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
     assert_eq!(v["path"], "defender-api");
+    assert_eq!(v["incident"]["title"], "title quoting ***");
+    assert_eq!(v["warning"], serde_json::Value::Null);
     assert_eq!(v["incident"]["status"], "resolved");
     assert_eq!(v["incident"]["determination"], "malware");
     assert_eq!(v["incident"]["schema"], "redcarbon.connector.record/v1");

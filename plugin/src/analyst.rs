@@ -12,13 +12,19 @@ use crate::update::{self, DEFENDER_WRITE_ROLE, GRAPH_WRITE_ROLE, IncidentUpdate,
 /// A change that was carried out, and how.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UpdateOutcome {
-    /// The incident after the change, with its new version.
-    pub incident: Incident,
+    /// The incident after the change, with its new version; `None` when the change was applied but
+    /// reading it back failed (see `warning`).
+    pub incident: Option<Incident>,
     /// The API that carried it out.
     pub path: UpdatePath,
     /// Why that API, in a sentence.
     pub reason: String,
+    /// Set when the change was applied but could not be confirmed: do not repeat it.
+    pub warning: Option<String>,
 }
+
+/// Longest incident id accepted (Graph ids are short numbers).
+const MAX_ID_LEN: usize = 256;
 
 fn roles_text(roles: &[String]) -> String {
     if roles.is_empty() { "none (no admin consent)".into() } else { roles.join(", ") }
@@ -85,13 +91,53 @@ impl<H: HttpClient, C: Clock> Connector<'_, H, C> {
         if resp.status != 200 {
             return Err(self.failure(&resp, id, "read the incident", "SecurityIncident.Read.All", &roles));
         }
-        parse_incident(&resp, "the incident")
+        let incident = parse_incident(&resp, "the incident")?;
+        if incident.id != id.trim() {
+            return Err(ConnectorError::invalid(
+                200,
+                format!("Microsoft Graph answered a read of incident {id} with incident {}", incident.id),
+            ));
+        }
+        Ok(incident)
+    }
+
+    /// After a write that the service acknowledged: the incident read whole, checked against what
+    /// was asked. A failed read is a warning (the change is in), never an error to retry on.
+    fn confirm(
+        &mut self,
+        id: &str,
+        path: UpdatePath,
+        reason: String,
+        check: impl Fn(&Incident) -> Option<String>,
+    ) -> Result<UpdateOutcome, ConnectorError> {
+        match self.get_full_incident(id) {
+            Ok(incident) => match check(&incident) {
+                None => Ok(UpdateOutcome { incident: Some(incident), path, reason, warning: None }),
+                Some(differs) => Err(ConnectorError::Conflict {
+                    expected_version: String::new(),
+                    current_version: incident.last_updated.canonical(),
+                    message: format!(
+                        "{} accepted the change to incident {id}, but reading it back shows {differs}: another change landed at the same time, or the service ignored part of it; re-read the incident before acting again",
+                        path.name()
+                    ),
+                }),
+            },
+            Err(e) => Ok(UpdateOutcome {
+                incident: None,
+                path,
+                reason,
+                warning: Some(format!(
+                    "the change was applied ({} acknowledged it), but reading the incident back failed: {e}; do not repeat the change, the next poll delivers the new version",
+                    path.name()
+                )),
+            }),
+        }
     }
 
     /// Applies `change` to incident `id`, unless it changed since `change.expected_version`.
     pub fn update_incident(&mut self, id: &str, change: &IncidentUpdate) -> Result<UpdateOutcome, ConnectorError> {
         let valid = update::validate(change)?;
-        let segment = update::id_segment(id)?;
+        let segment = checked_segment(id)?;
         let (path, reason) = self.update_path()?;
         let defender_body = match path {
             // Built first: a change the Defender API cannot make is refused before any read.
@@ -99,6 +145,15 @@ impl<H: HttpClient, C: Clock> Connector<'_, H, C> {
             UpdatePath::Graph => None,
         };
         let current = self.get_incident(id)?;
+        if current.status == "redirected" {
+            return Err(ConnectorError::invalid_request(
+                "id",
+                format!(
+                    "incident {id} was merged into incident {}: change that one instead",
+                    current.redirect_incident_id.as_deref().unwrap_or("(not given)")
+                ),
+            ));
+        }
         if let Some(expected) = &valid.expected_version {
             let now = current.last_updated.canonical();
             if &now != expected {
@@ -119,29 +174,33 @@ impl<H: HttpClient, C: Clock> Connector<'_, H, C> {
                 let url = self.incident_url(&segment);
                 let (resp, roles) =
                     self.authorized(Resource::Graph, &|| Request::json(Method::Patch, url.clone(), &body))?;
-                if resp.status != 200 {
+                if resp.status != 200 && resp.status != 204 {
                     return Err(self.failure(&resp, id, "update the incident", GRAPH_WRITE_ROLE, &roles));
                 }
-                // Graph answers with the incident without its alerts: check it is the one we
-                // changed, then read it whole (below).
-                let answered = parse_incident(&resp, "the updated incident")?;
-                if answered.id != current.id {
-                    return Err(ConnectorError::invalid(
-                        200,
-                        format!("Microsoft Graph answered the update of incident {id} with incident {}", answered.id),
-                    ));
+                // Graph answers with the incident without its alerts (or nothing, 204): check it is
+                // the one we changed, then read it whole (below).
+                if resp.status == 200 {
+                    let answered = parse_incident(&resp, "the updated incident")?;
+                    if answered.id != current.id {
+                        return Err(ConnectorError::invalid(
+                            200,
+                            format!(
+                                "Microsoft Graph answered the update of incident {id} with incident {}",
+                                answered.id
+                            ),
+                        ));
+                    }
                 }
             }
             Some(body) => self.defender_patch(id, &segment, &body)?,
         }
-        let incident = self.get_full_incident(id)?;
-        Ok(UpdateOutcome { incident, path, reason })
+        self.confirm(id, path, reason, |i| update::differences(&valid, i))
     }
 
     /// Adds an analyst comment to incident `id`.
     pub fn add_comment(&mut self, id: &str, comment: &str) -> Result<UpdateOutcome, ConnectorError> {
         update::check_comment(comment)?;
-        let segment = update::id_segment(id)?;
+        let segment = checked_segment(id)?;
         let (path, reason) = self.update_path()?;
         match path {
             UpdatePath::Graph => {
@@ -152,13 +211,25 @@ impl<H: HttpClient, C: Clock> Connector<'_, H, C> {
                 if resp.status != 200 && resp.status != 201 {
                     return Err(self.failure(&resp, id, "comment on the incident", GRAPH_WRITE_ROLE, &roles));
                 }
+                // The answer is the comment collection; an error object with a 200 is not success.
+                let v: serde_json::Value = serde_json::from_slice(&resp.body).unwrap_or_default();
+                if !v.get("value").is_some_and(serde_json::Value::is_array)
+                    && !v.get("comment").is_some_and(|c| c.is_string())
+                {
+                    return Err(ConnectorError::invalid(
+                        resp.status,
+                        format!(
+                            "Microsoft Graph answered the comment on incident {id} without the comment list{}; the comment may not be stored — check the incident before adding it again",
+                            graph::error_message(&resp.body).map(|m| format!(" ({m})")).unwrap_or_default()
+                        ),
+                    ));
+                }
             }
             UpdatePath::DefenderApi => {
                 self.defender_patch(id, &segment, &serde_json::json!({ "comment": comment }))?;
             }
         }
-        let incident = self.get_full_incident(id)?;
-        Ok(UpdateOutcome { incident, path, reason })
+        self.confirm(id, path, reason, |_| None)
     }
 
     fn defender_patch(&mut self, id: &str, segment: &str, body: &serde_json::Value) -> Result<(), ConnectorError> {
@@ -167,7 +238,8 @@ impl<H: HttpClient, C: Clock> Connector<'_, H, C> {
         if resp.status != 200 {
             return Err(self.failure(&resp, id, "update the incident", DEFENDER_WRITE_ROLE, &roles));
         }
-        // The answer is the incident entity; anything else means the call did not do what we think.
+        // The answer is the incident entity; anything else (an error object, `{}`, `null`) means
+        // the call did not do what we think.
         let v: serde_json::Value = serde_json::from_slice(&resp.body).map_err(|e| {
             ConnectorError::invalid(
                 200,
@@ -175,16 +247,20 @@ impl<H: HttpClient, C: Clock> Connector<'_, H, C> {
             )
         })?;
         let echoed = v.get("incidentId").and_then(crate::model::scalar_text);
-        if echoed.as_deref().is_some_and(|e| e != id.trim()) {
-            return Err(ConnectorError::invalid(
+        match echoed {
+            Some(e) if e == id.trim() => Ok(()),
+            Some(other) => Err(ConnectorError::invalid(
+                200,
+                format!("the Microsoft 365 Defender API answered the update of incident {id} with incident {other}"),
+            )),
+            None => Err(ConnectorError::invalid(
                 200,
                 format!(
-                    "the Microsoft 365 Defender API answered the update of incident {id} with incident {}",
-                    echoed.unwrap_or_default()
+                    "the Microsoft 365 Defender API answered the update of incident {id} without the incident{}; the change may not be applied — check the incident before repeating it",
+                    graph::error_message(&resp.body).map(|m| format!(" ({m})")).unwrap_or_default()
                 ),
-            ));
+            )),
         }
-        Ok(())
     }
 
     /// Runs a KQL query; `timespan` (ISO 8601) is sent as its own parameter, the KQL untouched.
@@ -214,7 +290,7 @@ impl<H: HttpClient, C: Clock> Connector<'_, H, C> {
             403 => permission_error(resp, what, permission, api, roles),
             429 => ConnectorError::Throttled {
                 retry_after_ms: resp.header("retry-after").and_then(graph::parse_retry_after_ms),
-                message: format!("the service throttled the request to {what} of incident {id}{request_id}"),
+                message: format!("the service throttled the request to {what} {id}{request_id}"),
             },
             400 => ConnectorError::invalid_request(
                 "update",
@@ -228,6 +304,17 @@ impl<H: HttpClient, C: Clock> Connector<'_, H, C> {
             }
         }
     }
+}
+
+/// The id as a path segment, refusing ids no service issues.
+fn checked_segment(id: &str) -> Result<String, ConnectorError> {
+    if id.len() > MAX_ID_LEN {
+        return Err(ConnectorError::invalid_request(
+            "id",
+            format!("the incident id is {} characters long; incident ids are short numbers", id.len()),
+        ));
+    }
+    update::id_segment(id)
 }
 
 fn permission_error(resp: &Response, what: &str, permission: &str, api: &str, roles: &[String]) -> ConnectorError {

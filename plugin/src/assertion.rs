@@ -18,16 +18,36 @@ pub const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jw
 /// How long an assertion is valid; Entra only needs it for the one token request.
 const LIFETIME_SECS: i64 = 600;
 
+/// The PEM block labelled `label` (`-----BEGIN {label}-----` … `-----END {label}-----`) in `text`.
+fn block<'a>(text: &'a str, label: &str) -> Option<&'a str> {
+    let begin = format!("-----BEGIN {label}-----");
+    let end = format!("-----END {label}-----");
+    let start = text.find(&begin)?;
+    let stop = text[start..].find(&end)? + start + end.len();
+    Some(&text[start..stop])
+}
+
 fn parse_key(pem: &str) -> Result<PrivateKey, ConnectorError> {
-    let pem = pem.trim();
-    let parsed = if pem.starts_with("-----BEGIN RSA PRIVATE KEY-----") {
-        PrivateKey::from_pkcs1_pem(pem).map_err(|e| e.to_string())
-    } else if pem.starts_with("-----BEGIN PRIVATE KEY-----") {
-        PrivateKey::from_pkcs8_pem(pem).map_err(|e| e.to_string())
-    } else if pem.starts_with("-----BEGIN ENCRYPTED PRIVATE KEY-----") {
+    // Key Vault downloads and openssl exports put the key among certificates and "Bag Attributes"
+    // lines: use the key block wherever it is.
+    let parsed = if let Some(b) = block(pem, "RSA PRIVATE KEY") {
+        PrivateKey::from_pkcs1_pem(b).map_err(|e| e.to_string())
+    } else if let Some(b) = block(pem, "PRIVATE KEY") {
+        PrivateKey::from_pkcs8_pem(b).map_err(|e| match e.to_string() {
+            m if m.contains("1.2.840.10045") => {
+                "it is an EC key; Entra ID client assertions need an RSA certificate".to_string()
+            }
+            m => m,
+        })
+    } else if block(pem, "ENCRYPTED PRIVATE KEY").is_some() {
         Err("the key is encrypted; export it without a password (the value is kept as a secret)".to_string())
+    } else if block(pem, "EC PRIVATE KEY").is_some() {
+        Err("it is an EC key; Entra ID client assertions need an RSA certificate".to_string())
+    } else if block(pem, "CERTIFICATE").is_some() {
+        Err("it is the certificate, not its private key; give the key (-----BEGIN PRIVATE KEY-----) that belongs to it"
+            .to_string())
     } else {
-        Err("it does not start with -----BEGIN PRIVATE KEY----- or -----BEGIN RSA PRIVATE KEY-----".to_string())
+        Err("it holds no -----BEGIN PRIVATE KEY----- or -----BEGIN RSA PRIVATE KEY----- block".to_string())
     };
     // The parser's error names a structure, never key material.
     parsed.map_err(|why| {
@@ -120,6 +140,17 @@ pub(crate) mod tests {
     #[test]
     fn pkcs1_and_pkcs8_keys_are_accepted_and_others_named() {
         check_private_key(KEY_PEM).unwrap();
+        let cert = include_str!("../../tests/fixtures/certificate/cert.pem");
+        // Key and certificate in one file, with openssl's Bag Attributes, as exports have them.
+        check_private_key(&format!("Bag Attributes\n    localKeyID: 01 00 00 00\n{KEY_PEM}{cert}")).unwrap();
+        check_private_key(&format!("{cert}{KEY_PKCS1_PEM}")).unwrap();
+        let e = check_private_key(cert).unwrap_err();
+        assert!(
+            matches!(&e, ConnectorError::Config { message, .. } if message.contains("it is the certificate, not its private key")),
+            "{e:?}"
+        );
+        let e = check_private_key("-----BEGIN EC PRIVATE KEY-----\nAAAA\n-----END EC PRIVATE KEY-----").unwrap_err();
+        assert!(matches!(&e, ConnectorError::Config { message, .. } if message.contains("EC key")), "{e:?}");
         check_private_key(KEY_PKCS1_PEM).unwrap();
         let e = check_private_key("-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED PRIVATE KEY-----")
             .unwrap_err();

@@ -71,15 +71,16 @@ impl Cloud {
         format!("{}/.default", self.defender())
     }
 
-    /// Reads the `cloud` setting: case-insensitive, with the common aliases.
+    /// Reads the `cloud` setting: case-insensitive, `_` or a space for `-` (the host applies the same
+    /// rule when it picks the preset's hosts).
     pub fn parse(value: &str) -> Result<Cloud, ConnectorError> {
         let v = value.trim().to_ascii_lowercase().replace(['_', ' '], "-");
         Ok(match v.as_str() {
-            "global" | "commercial" | "public" | "worldwide" => Cloud::Global,
+            "global" => Cloud::Global,
             "gcc" => Cloud::Gcc,
-            "gcc-high" | "gcchigh" | "usgov" | "us-gov" | "l4" => Cloud::GccHigh,
-            "dod" | "usgov-dod" | "l5" => Cloud::Dod,
-            "china" | "21vianet" | "cn" | "mooncake" => {
+            "gcc-high" => Cloud::GccHigh,
+            "dod" => Cloud::Dod,
+            "china" | "21vianet" => {
                 return Err(ConnectorError::config(
                     crate::config::CLOUD,
                     "Microsoft Defender XDR's security APIs (incidents, alerts_v2, advanced hunting) are not offered in Microsoft Azure operated by 21Vianet (China), so this connector cannot serve such a tenant",
@@ -173,7 +174,7 @@ mod tests {
         assert_eq!(Cloud::parse("GCC High").unwrap(), Cloud::GccHigh);
         assert_eq!(Cloud::parse("gcc_high").unwrap(), Cloud::GccHigh);
         assert_eq!(Cloud::parse("DoD").unwrap(), Cloud::Dod);
-        assert_eq!(Cloud::parse("commercial").unwrap(), Cloud::Global);
+        assert!(Cloud::parse("commercial").is_err());
         let e = Cloud::parse("china").unwrap_err();
         assert!(
             matches!(&e, ConnectorError::Config { key, message } if key == "cloud" && message.contains("not offered in Microsoft Azure operated by 21Vianet")),

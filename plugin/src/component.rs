@@ -183,7 +183,8 @@ fn cloud_presets() -> Vec<wit::Preset> {
 
 fn outcome(o: crate::analyst::UpdateOutcome) -> wit::UpdateResult {
     wit::UpdateResult {
-        incident: incident(o.incident),
+        incident: o.incident.map(incident),
+        warning: o.warning,
         path: match o.path {
             crate::update::UpdatePath::Graph => wit::UpdatePath::MicrosoftGraph,
             crate::update::UpdatePath::DefenderApi => wit::UpdatePath::DefenderApi,

@@ -361,7 +361,17 @@ fn credential(
 
 /// 40 hex digits, optionally separated by colons or spaces (as tools print thumbprints).
 fn parse_thumbprint(value: &str) -> Result<[u8; 20], ConnectorError> {
-    let hex: String = value.chars().filter(|c| !matches!(c, ':' | ' ')).collect();
+    // Separators tools print, and the invisible marks Windows' certificate dialog copies along.
+    let hex: String = value
+        .chars()
+        .filter(|c| !matches!(c, ':' | ' ' | '-' | '\u{200e}' | '\u{200f}' | '\u{feff}') && !c.is_whitespace())
+        .collect();
+    if hex.len() == 64 && hex.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(ConnectorError::config(
+            CERTIFICATE_THUMBPRINT,
+            "this is a SHA-256 thumbprint (64 hex digits); give the SHA-1 thumbprint (40 hex digits) the app registration shows",
+        ));
+    }
     let bad = || {
         ConnectorError::config(
             CERTIFICATE_THUMBPRINT,
@@ -610,7 +620,7 @@ mod tests {
         c.insert(CERTIFICATE_THUMBPRINT.into(), "12:34".into());
         let e = Settings::load(&c).unwrap_err();
         assert!(matches!(&e, ConnectorError::Config { key, .. } if key == "certificate-thumbprint"), "{e:?}");
-        c.insert(CERTIFICATE_THUMBPRINT.into(), "0A1B2C3D4E5F60718293A4B5C6D7E8F901234567".into());
+        c.insert(CERTIFICATE_THUMBPRINT.into(), "\u{200e}0a-1B-2C3D4E5F60718293A4B5C6D7E8F901234567".into());
         let s = Settings::load(&c).unwrap();
         assert!(
             matches!(s.credential, Credential::Certificate { thumbprint, .. } if thumbprint[0] == 0x0a && thumbprint[19] == 0x67)

@@ -163,9 +163,20 @@ impl<H: HttpClient, C: Clock> Connector<'_, H, C> {
         let url = format!("{}/api/incidents?$top=1", self.settings.defender_endpoint);
         let (resp, roles) = self.authorized(Resource::Defender, &|| Request::get(url.clone()))?;
         match resp.status {
-            200 => serde_json::from_slice::<serde_json::Value>(&resp.body).map(|_| ()).map_err(|e| {
-                ConnectorError::invalid(200, format!("the Microsoft 365 Defender API answered with invalid JSON: {e}"))
-            }),
+            200 => match serde_json::from_slice::<serde_json::Value>(&resp.body) {
+                Ok(v) if v.get("value").is_some_and(serde_json::Value::is_array) => Ok(()),
+                Ok(_) => Err(ConnectorError::invalid(
+                    200,
+                    format!(
+                        "the Microsoft 365 Defender API answered the one-incident read without an incident list{}",
+                        graph::error_message(&resp.body).map(|m| format!(" ({m})")).unwrap_or_default()
+                    ),
+                )),
+                Err(e) => Err(ConnectorError::invalid(
+                    200,
+                    format!("the Microsoft 365 Defender API answered with invalid JSON: {e}"),
+                )),
+            },
             403 => Err(ConnectorError::Permission {
                 permission: DEFENDER_WRITE_ROLE.into(),
                 message: format!(

@@ -143,7 +143,9 @@ pub fn parse_result(body: &[u8]) -> Result<HuntingResult, ConnectorError> {
                 format!("row {} of the hunting result is not a JSON object", i + 1),
             ));
         }
-        rows.push(row.get().to_string());
+        // A lone UTF-16 surrogate (Windows file names have them) is not valid text anywhere
+        // downstream: U+FFFD, as in incident records.
+        rows.push(crate::records::repair_lone_surrogates(row.get()).into_owned());
     }
     Ok(HuntingResult { truncated: rows.len() >= ROW_CAP, columns, rows })
 }
@@ -185,6 +187,9 @@ pub fn classify_failure(resp: &Response) -> ConnectorError {
         format!(" (the service said: {})", err.message.trim())
     };
     let lower = err.message.to_ascii_lowercase();
+    // A gateway's HTML page is not the service's own empty answer to a query past its time.
+    let foreign = !resp.body.iter().all(u8::is_ascii_whitespace)
+        && serde_json::from_slice::<serde_json::Value>(&resp.body).is_err();
     let status = resp.status;
     let retry_after_ms = resp.header("retry-after").and_then(crate::graph::parse_retry_after_ms);
     let (kind, message) = match status {
@@ -211,7 +216,7 @@ pub fn classify_failure(resp: &Response) -> ConnectorError {
                 "the query ran out of time in the service (HTTP {status}); narrow the timespan or add filters early in the query{said}"
             ),
         ),
-        500 | 502 | 503 if said.is_empty() => (
+        500 | 502 | 503 if said.is_empty() && !foreign => (
             QueryFailure::Timeout,
             format!(
                 "the service failed without a message (HTTP {status}), which advanced hunting does when a query runs past its time limit; narrow the timespan or the query, then retry"

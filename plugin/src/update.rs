@@ -45,7 +45,7 @@ impl UpdatePath {
     pub fn name(self) -> &'static str {
         match self {
             UpdatePath::Graph => "Microsoft Graph",
-            UpdatePath::DefenderApi => "Microsoft 365 Defender API",
+            UpdatePath::DefenderApi => "the Microsoft 365 Defender API",
         }
     }
 }
@@ -183,6 +183,34 @@ pub fn validate(update: &IncidentUpdate) -> Result<ValidUpdate, ConnectorError> 
         ));
     }
     Ok(valid)
+}
+
+/// What the incident read back after an update shows differently from what was asked, if anything.
+pub fn differences(u: &ValidUpdate, i: &crate::records::Incident) -> Option<String> {
+    let mut out = Vec::new();
+    let mut same = |what: &str, wanted: Option<&str>, now: Option<&str>| {
+        if let Some(w) = wanted
+            && !now.is_some_and(|n| n.eq_ignore_ascii_case(w))
+        {
+            out.push(format!("{what} {} instead of {w}", now.unwrap_or("(none)")));
+        }
+    };
+    same("status", u.status, Some(i.status.as_str()));
+    same("classification", u.classification, i.classification.as_deref());
+    same("determination", u.determination, i.determination.as_deref());
+    same("severity", u.severity, Some(i.severity.as_str()));
+    // An empty assignment unassigns: Graph then shows null or "".
+    if let Some(a) = u.assigned_to.as_deref() {
+        let now = i.assigned_to.as_deref().unwrap_or("");
+        if now != a {
+            out.push(format!(
+                "assigned to {} instead of {}",
+                if now.is_empty() { "nobody" } else { now },
+                if a.is_empty() { "nobody" } else { a }
+            ));
+        }
+    }
+    (!out.is_empty()).then(|| out.join(", "))
 }
 
 /// The `PATCH /security/incidents/{id}` body: only the fields to change, Graph's spelling.
