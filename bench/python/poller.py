@@ -1,12 +1,11 @@
 """Reference poller: what Python-based SOAR integrations do for Defender XDR incidents.
 
 Same work as the connector: a client-credentials token per tenant, then
-GET /v1.0/security/incidents?$expand=alerts&$filter=lastUpdateDateTime ge <24 h ago>&$top=50 and
+GET /v1.0/security/incidents?$expand=alerts&$filter=lastUpdateDateTime ge <backfill>&$top=50 and
 every @odata.nextLink, JSON-decoding each page and mapping each incident's severity to a score.
 Uses `requests` (one Session per tenant, keep-alive) when installed, else urllib from the
 standard library. Prints {"records": N, "seconds": S, "client": "..."} on stdout.
 """
-import datetime
 import json
 import sys
 import time
@@ -59,9 +58,7 @@ def poll(base, tenant):
         },
     )["access_token"]
     headers = {"Authorization": f"Bearer {token}", "Prefer": "include-unknown-enum-members"}
-    since = (datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(hours=24)).strftime(
-        "%Y-%m-%dT%H:%M:%S.0000000Z"
-    )
+    since = "2000-01-01T00:00:00.0000000Z"  # the bench's fixed backfill, as the connector's
     url = f"{base}/v1.0/security/incidents?" + urllib.parse.urlencode(
         {"$expand": "alerts", "$filter": f"lastUpdateDateTime ge {since}", "$top": "50"}
     )

@@ -50,6 +50,8 @@ pub(crate) struct State {
     pub(crate) ignore_filter: bool,
     /// Every listener, in the order they were bound.
     pub(crate) endpoints: Vec<Endpoint>,
+    /// When the data is frozen: list pages by request, built once (see `Emulator::freeze`).
+    pub(crate) page_cache: Option<HashMap<String, std::sync::Arc<String>>>,
 }
 
 impl State {
