@@ -107,6 +107,8 @@ pub struct EgressHooks {
     pub denied: Arc<AtomicU64>,
     /// The current call's accounting.
     pub guard: Arc<CallGuard>,
+    /// Kept-alive connections (per tenant).
+    pub pool: crate::http_pool::ConnectionPool,
 }
 
 type IoFuture = Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>;
@@ -135,11 +137,14 @@ impl WasiHttpHooks for EgressHooks {
             }
         };
         let guard = self.guard.clone();
+        let (pool, tenant) = (self.pool.clone(), self.tenant.clone());
         // A second past the call's limit, so the call's own timeout (the typed error) fires first.
         let options = clamp(options, Duration::from_secs(guard.limits.call_timeout_secs + 1));
         Box::new(async move {
             use http_body_util::BodyExt;
-            let (resp, io) = wasmtime_wasi_http::default_send_request(request, Some(options)).await?;
+            let resp = pool.send(&tenant, request, options).await?;
+            // The connection is driven by its own task; nothing is left to await here.
+            let io = async { Ok(()) };
             let max_header = guard.limits.max_response_header_bytes;
             let header_bytes: u64 = resp.headers().iter().map(|(k, v)| (k.as_str().len() + v.len() + 4) as u64).sum();
             if header_bytes > max_header {

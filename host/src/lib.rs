@@ -10,6 +10,7 @@ pub mod egress;
 pub mod fleet;
 pub mod guard;
 pub mod health;
+pub mod http_pool;
 pub mod limits;
 pub mod logs;
 pub mod memory;

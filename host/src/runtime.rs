@@ -115,6 +115,7 @@ pub struct Runtime {
     limits: Limits,
     memory: Arc<MemoryGauge>,
     cache_dir: Option<std::path::PathBuf>,
+    pool: crate::http_pool::ConnectionPool,
 }
 
 /// A tenant's settings checked against what the connector reads, its egress policy and limits.
@@ -190,7 +191,7 @@ impl Runtime {
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
         wasmtime_wasi_config::add_to_linker(&mut linker, |s: &mut TenantState| WasiConfig::from(&s.config))?;
-        Ok(Runtime { engine, linker, limits, memory: Arc::default(), cache_dir: None })
+        Ok(Runtime { engine, linker, limits, memory: Arc::default(), cache_dir: None, pool: Default::default() })
     }
 
     /// Keeps compiled components in `dir` by digest, so a restart does not compile them again.
@@ -270,6 +271,11 @@ impl Runtime {
     /// The global limits (a tenant may override them).
     pub fn limits(&self) -> &Limits {
         &self.limits
+    }
+
+    /// The kept-alive outbound connections of every sandbox of this runtime.
+    pub fn connections(&self) -> &crate::http_pool::ConnectionPool {
+        &self.pool
     }
 
     /// Linear memory held by this runtime's live sandboxes.
@@ -422,6 +428,7 @@ impl Runtime {
                 policy: tenant.policy.clone(),
                 denied: tenant.denied.clone(),
                 guard: guard.clone(),
+                pool: self.pool.clone(),
             },
             config,
             limiter: SandboxLimiter::new(memory, self.memory.clone(), guard.clone()),

@@ -135,3 +135,23 @@ async fn expires_in_as_a_string_still_reuses_the_token() {
 fn connector_tests_time(text: &str) -> i64 {
     chrono::DateTime::parse_from_rfc3339(text).unwrap().timestamp_nanos_opt().unwrap()
 }
+
+#[tokio::test]
+async fn a_poll_reuses_one_kept_alive_connection_for_its_token_and_every_page() {
+    let w = connector_tests::World::isolated().await;
+    let data = graph_emulator::demo::generate_tenant(61, 160, chrono::Utc::now());
+    w.emulator.add_tenant(data.clone());
+    let t = w.prepare(&connector_tests::tenant("keepalive", &data, &w.emulator, &[]));
+    let r = w.poll(std::slice::from_ref(&t)).await;
+    assert!(r[0].ok(), "{:?}", r[0]);
+    let requests = w.emulator.requests().len();
+    assert!(requests >= 6, "a token and several pages: {requests}");
+    // Login and Graph share the emulator's origin: one connection carried every request.
+    assert_eq!(w.runtime.connections().opened(), 1, "{requests} requests");
+    // Another tenant never shares it.
+    let other = graph_emulator::demo::generate_tenant(62, 5, chrono::Utc::now());
+    w.emulator.add_tenant(other.clone());
+    let t2 = w.prepare(&connector_tests::tenant("keepalive-2", &other, &w.emulator, &[]));
+    assert!(w.poll(&[t2]).await[0].ok());
+    assert_eq!(w.runtime.connections().opened(), 2);
+}
