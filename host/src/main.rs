@@ -49,21 +49,13 @@ enum Command {
     },
     /// The "Test" button: signs in, checks permissions, reads one record of each kind.
     Test {
-        /// Host configuration (TOML).
-        #[arg(long)]
-        config: PathBuf,
-        /// Tenant name from the config.
-        #[arg(long)]
-        tenant: String,
+        #[command(flatten)]
+        target: TenantArgs,
     },
     /// Changes an incident of a tenant (status, assignment, classification, ...); prints the result as JSON.
     UpdateIncident {
-        /// Host configuration (TOML).
-        #[arg(long)]
-        config: PathBuf,
-        /// Tenant name from the config.
-        #[arg(long)]
-        tenant: String,
+        #[command(flatten)]
+        target: TenantArgs,
         /// Incident id.
         #[arg(long)]
         id: String,
@@ -100,12 +92,8 @@ enum Command {
     },
     /// Adds a comment to an incident of a tenant; prints the incident afterwards as JSON.
     Comment {
-        /// Host configuration (TOML).
-        #[arg(long)]
-        config: PathBuf,
-        /// Tenant name from the config.
-        #[arg(long)]
-        tenant: String,
+        #[command(flatten)]
+        target: TenantArgs,
         /// Incident id.
         #[arg(long)]
         id: String,
@@ -115,12 +103,8 @@ enum Command {
     },
     /// Runs an advanced hunting (KQL) query for a tenant: JSON, or a table when stdout is a terminal.
     Hunt {
-        /// Host configuration (TOML).
-        #[arg(long)]
-        config: PathBuf,
-        /// Tenant name from the config.
-        #[arg(long)]
-        tenant: String,
+        #[command(flatten)]
+        target: TenantArgs,
         /// The KQL query, sent as written.
         #[arg(long, required_unless_present = "query_file", conflicts_with = "query_file")]
         query: Option<String>,
@@ -152,6 +136,17 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+}
+
+/// The config file and the tenant a command acts on.
+#[derive(clap::Args)]
+struct TenantArgs {
+    /// Host configuration (TOML).
+    #[arg(long)]
+    config: PathBuf,
+    /// Tenant name from the config.
+    #[arg(long)]
+    tenant: String,
 }
 
 /// How `hunt` prints its result.
@@ -189,13 +184,12 @@ async fn main() -> ExitCode {
             init_logs("info");
             run(config, once).await
         }
-        Command::Test { config, tenant } => {
+        Command::Test { target } => {
             init_logs("warn");
-            test(config, tenant).await
+            test(target.config, target.tenant).await
         }
         Command::UpdateIncident {
-            config,
-            tenant,
+            target,
             id,
             expected_version,
             force: _,
@@ -219,15 +213,15 @@ async fn main() -> ExitCode {
                 custom_tags: if clear_tags { Some(Vec::new()) } else { (!tags.is_empty()).then_some(tags) },
                 resolving_comment,
             };
-            update_incident(config, tenant, id, Action::Update(update)).await
+            update_incident(target.config, target.tenant, id, Action::Update(update)).await
         }
-        Command::Comment { config, tenant, id, text } => {
+        Command::Comment { target, id, text } => {
             init_logs("warn");
-            update_incident(config, tenant, id, Action::Comment(text)).await
+            update_incident(target.config, target.tenant, id, Action::Comment(text)).await
         }
-        Command::Hunt { config, tenant, query, query_file, timespan, format } => {
+        Command::Hunt { target, query, query_file, timespan, format } => {
             init_logs("warn");
-            hunt(config, tenant, query, query_file, timespan, format).await
+            hunt(target.config, target.tenant, query, query_file, timespan, format).await
         }
         Command::Status { config } => {
             init_logs("warn");
@@ -517,9 +511,9 @@ async fn update_incident(config_path: PathBuf, tenant: String, id: String, actio
                 connector_host::bindings::UpdatePath::DefenderApi => "the Microsoft 365 Defender API",
             };
             let line = format!("incident {id} {done} through {api} ({}); {version}", r.reason);
-            eprintln!("{}", poll::escape_unsafe(&prepared.redactor.redact(&line)));
+            eprintln!("{}", poll::scrub(&prepared.redactor, &line));
             if let Some(w) = &r.warning {
-                eprintln!("warning: {}", poll::escape_unsafe(&prepared.redactor.redact(w)));
+                eprintln!("warning: {}", poll::scrub(&prepared.redactor, w));
             }
             Ok(true)
         }

@@ -92,7 +92,7 @@ impl PollError {
 /// characters escaped: the text often quotes a server's body, which must not be able to forge
 /// summary lines or send terminal escapes to an operator's screen.
 pub fn redact_error(e: ConnectorError, r: &Redactor) -> ConnectorError {
-    let f = |s: String| escape_unsafe(&r.redact(&s));
+    let f = |s: String| scrub(r, &s);
     match e {
         ConnectorError::Config(mut c) => {
             c.message = f(c.message);
@@ -156,6 +156,12 @@ pub fn escape_unsafe(s: &str) -> String {
     } else {
         s.to_string()
     }
+}
+
+/// `text` without the tenant's secrets and with [`is_unsafe_char`] characters escaped: what any
+/// text a component or a server produced must become before an operator sees it.
+pub fn scrub(r: &Redactor, text: &str) -> String {
+    escape_unsafe(&r.redact(text))
 }
 
 /// One line an operator can act on for a connector error.

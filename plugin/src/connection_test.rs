@@ -6,7 +6,7 @@ use crate::auth::Resource;
 use crate::config::Credential;
 use crate::connector::{Clock, Connector};
 use crate::error::ConnectorError;
-use crate::graph::{self, Collection, Failure};
+use crate::graph::{self, Collection};
 use crate::http::{HttpClient, Request};
 use crate::update::{DEFENDER_WRITE_ROLE, GRAPH_WRITE_ROLE, UpdatePath};
 
@@ -141,15 +141,9 @@ impl<H: HttpClient, C: Clock> Connector<'_, H, C> {
     /// Lists one item of a collection; the number read, or what went wrong.
     fn probe(&mut self, collection: Collection) -> Result<usize, ConnectorError> {
         let url = format!("{}{}?$top=1", self.settings.graph_endpoint, collection.path());
-        let (resp, roles) = self
-            .authorized(Resource::Graph, &|| Request::get(url.clone()).header("prefer", graph::PREFER_UNKNOWN_ENUMS))?;
-        if resp.status != 200 {
-            return Err(match graph::classify_failure(&resp, collection, &roles) {
-                Failure::Error(e) => e,
-                Failure::TokenRejected(why) => ConnectorError::invalid(401, why),
-                Failure::TopTooLarge(limit) => ConnectorError::invalid(400, format!("$top limit {limit}")),
-            });
-        }
+        let resp = self
+            .graph_get(&url, collection)?
+            .map_err(|limit| ConnectorError::invalid(400, format!("Graph refused $top=1 (its limit is {limit})")))?;
         let page: crate::model::Page = serde_json::from_slice(&resp.body).map_err(|e| {
             ConnectorError::invalid(200, format!("the {} answer is not valid Graph JSON: {e}", collection.noun()))
         })?;

@@ -145,31 +145,27 @@ impl<H: HttpClient, C: Clock> Connector<'_, H, C> {
     }
 
     /// GET a Graph URL with a token, refreshing the token once if Graph rejects it.
-    fn graph_get(&mut self, url: &str, collection: Collection) -> Result<Result<Response, u32>, ConnectorError> {
-        for attempt in 0..2 {
-            let token = self.token()?;
-            let request = Request::get(url)
-                .header("authorization", token.access.bearer())
-                .header("accept", "application/json")
-                .header("prefer", graph::PREFER_UNKNOWN_ENUMS);
-            let resp = self.send(&request)?;
-            if resp.status == 200 {
-                return Ok(Ok(resp));
-            }
-            match graph::classify_failure(&resp, collection, &token.roles) {
-                Failure::TokenRejected(_) if attempt == 0 => self.tokens.invalidate(),
-                Failure::TokenRejected(why) => {
-                    return Err(ConnectorError::Auth {
-                        code: None,
-                        error: "invalid_token".into(),
-                        message: graph::explain_rejected_token(&why),
-                    });
-                }
-                Failure::TopTooLarge(limit) => return Ok(Err(limit)),
-                Failure::Error(e) => return Err(e),
-            }
+    /// `Ok(Err(limit))` when Graph says `$top` is above its limit.
+    pub(crate) fn graph_get(
+        &mut self,
+        url: &str,
+        collection: Collection,
+    ) -> Result<Result<Response, u32>, ConnectorError> {
+        let (resp, roles) =
+            self.authorized(Resource::Graph, &|| Request::get(url).header("prefer", graph::PREFER_UNKNOWN_ENUMS))?;
+        if resp.status == 200 {
+            return Ok(Ok(resp));
         }
-        unreachable!("the loop returns on its second attempt")
+        match graph::classify_failure(&resp, collection, &roles) {
+            // `authorized` already refreshed the token once and turns a second 401 into an error.
+            Failure::TokenRejected(why) => Err(ConnectorError::Auth {
+                code: None,
+                error: "invalid_token".into(),
+                message: graph::explain_rejected_token(&why),
+            }),
+            Failure::TopTooLarge(limit) => Ok(Err(limit)),
+            Failure::Error(e) => Err(e),
+        }
     }
 
     /// The next page of incidents after `cursor`; `attempt` counts earlier transient failures of it.
