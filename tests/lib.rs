@@ -105,7 +105,7 @@ impl World {
         let dir = tempfile::tempdir().unwrap();
         let sink = Arc::new(RecordSink::file(&dir.path().join("out.ndjson")).unwrap());
         let poller = Arc::new(
-            Poller::new(runtime.clone(), CheckpointStore::new(dir.path().join("state")), sink)
+            Poller::new(runtime.clone(), CheckpointStore::open(dir.path().join("state")).unwrap(), sink)
                 .with_retry(RetryPolicy { base_delay_ms: 20, max_delay_ms: 200, ..RetryPolicy::default() }),
         );
         World { emulator, dir, runtime, connector, poller }
@@ -166,7 +166,10 @@ impl World {
 
     /// The stored cursor of a tenant's stream.
     pub fn cursor(&self, tenant: &str, kind: &str) -> Option<String> {
-        CheckpointStore::new(self.dir.path().join("state")).load(tenant, kind).unwrap()
+        connector_host::checkpoint::StateView::read(&self.dir.path().join("state"))
+            .unwrap()
+            .cursor(tenant, kind)
+            .map(str::to_string)
     }
 }
 

@@ -298,7 +298,7 @@ async fn main() -> anyhow::Result<()> {
             .collect::<anyhow::Result<_>>()?;
         let dir = tempfile::tempdir()?;
         let sink = Arc::new(RecordSink::file(&dir.path().join("out.ndjson"))?);
-        let poller = Arc::new(Poller::new(runtime.clone(), CheckpointStore::new(dir.path().join("state")), sink));
+        let poller = Arc::new(Poller::new(runtime.clone(), CheckpointStore::open(dir.path().join("state"))?, sink));
         let before = rss_mib();
         let peak_reset = reset_peak_rss();
         let cpu0 = cpu_secs();

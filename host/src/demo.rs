@@ -93,7 +93,7 @@ pub async fn run(tenants: usize, incidents: usize, output: Option<PathBuf>) -> a
     let prepared =
         configs.iter().map(|c| runtime.prepare(&connector, c).map(Arc::new)).collect::<Result<Vec<_>, _>>()?;
     let sink = Arc::new(RecordSink::file(&output)?);
-    let poller = Arc::new(Poller::new(runtime, CheckpointStore::new(work.join("state")), sink));
+    let poller = Arc::new(Poller::new(runtime, CheckpointStore::open(work.join("state"))?, sink));
 
     println!("\nPoll 1: first run, backfilling the last 24 h");
     let t = Instant::now();

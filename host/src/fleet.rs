@@ -210,7 +210,7 @@ impl Fleet {
                 Err(e) => {
                     tracing::error!(tenant = %t.name, error = %e, "tenant not polled: its config does not fit the connector version chosen for it");
                     let report = TenantReport::not_polled(&t.name, e);
-                    self.poller.record_health(&report);
+                    self.poller.record_health(&report).await;
                     slots.push(Some(report));
                 }
             }

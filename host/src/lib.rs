@@ -6,6 +6,7 @@ pub mod bindings;
 pub mod checkpoint;
 pub mod config;
 pub mod connection_test;
+pub mod durable;
 pub mod egress;
 pub mod fleet;
 pub mod guard;

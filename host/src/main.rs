@@ -2,7 +2,7 @@
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
-use connector_host::checkpoint::CheckpointStore;
+use connector_host::checkpoint::{self, CheckpointStore};
 use connector_host::config::HostConfig;
 use connector_host::fleet::Fleet;
 use connector_host::output::RecordSink;
@@ -124,6 +124,15 @@ enum Command {
         #[arg(long)]
         config: PathBuf,
     },
+    /// Forgets a tenant's cursors (both streams, or one), so its next poll reads again from its
+    /// backfill; refused while a host runs on the state directory.
+    Reset {
+        #[command(flatten)]
+        target: TenantArgs,
+        /// Only this stream's cursor.
+        #[arg(long, value_enum)]
+        stream: Option<StreamArg>,
+    },
     /// Lists which connector version every tenant ran in the running host's latest cycle, and why.
     Versions {
         /// Host configuration (TOML); its state_dir is read.
@@ -147,6 +156,15 @@ struct TenantArgs {
     /// Tenant name from the config.
     #[arg(long)]
     tenant: String,
+}
+
+/// A record stream, as `reset` names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum StreamArg {
+    /// `fetch-incidents`.
+    Incidents,
+    /// `fetch-alerts`.
+    Alerts,
 }
 
 /// How `hunt` prints its result.
@@ -227,6 +245,10 @@ async fn main() -> ExitCode {
             init_logs("warn");
             status(config)
         }
+        Command::Reset { target, stream } => {
+            init_logs("warn");
+            reset(target.config, target.tenant, stream)
+        }
         Command::Versions { config } => {
             init_logs("warn");
             versions(config)
@@ -288,8 +310,9 @@ async fn run(config_path: PathBuf, once: bool) -> anyhow::Result<bool> {
         }
     }
     // Before the output is opened: opening repairs a torn last line, which must never race another host.
-    let checkpoints = CheckpointStore::new(&config.state_dir);
-    let _lock = checkpoints.lock().map_err(anyhow::Error::msg)?;
+    let _lock = checkpoint::lock(&config.state_dir).map_err(anyhow::Error::msg)?;
+    let checkpoints = CheckpointStore::open(&config.state_dir)
+        .with_context(|| format!("cannot open the state directory {}", config.state_dir.display()))?;
     let sink =
         Arc::new(RecordSink::open(&config.output).with_context(|| format!("cannot open output {}", config.output))?);
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
@@ -433,10 +456,40 @@ fn render_summary(reports: &[poll::TenantReport]) -> String {
 
 fn status(config_path: PathBuf) -> anyhow::Result<bool> {
     let config = HostConfig::load(&config_path)?;
-    let store = CheckpointStore::new(&config.state_dir);
-    let rows: Vec<_> = config.tenants.iter().map(|t| (t.name.clone(), store.load_health(&t.name))).collect();
+    let view = checkpoint::StateView::read(&config.state_dir)
+        .with_context(|| format!("cannot read the state directory {}", config.state_dir.display()))?;
+    let rows: Vec<_> = config.tenants.iter().map(|t| (t.name.clone(), view.health(&t.name).cloned())).collect();
     print!("{}", connector_host::health::render(&rows));
     Ok(rows.iter().all(|(_, h)| h.as_ref().is_some_and(|h| h.consecutive_failures == 0)))
+}
+
+fn reset(config_path: PathBuf, tenant: String, stream: Option<StreamArg>) -> anyhow::Result<bool> {
+    let config = HostConfig::load(&config_path)?;
+    let _lock = checkpoint::lock(&config.state_dir).map_err(anyhow::Error::msg)?;
+    let store = CheckpointStore::open(&config.state_dir)
+        .with_context(|| format!("cannot open the state directory {}", config.state_dir.display()))?;
+    let streams: &[&str] = match stream {
+        Some(StreamArg::Incidents) => &["incidents"],
+        Some(StreamArg::Alerts) => &["alerts"],
+        None => &["incidents", "alerts"],
+    };
+    let had: Vec<&str> = streams.iter().copied().filter(|s| store.load(&tenant, s).is_some()).collect();
+    if had.is_empty() {
+        let known = config.tenants.iter().any(|t| t.name == tenant);
+        bail!(
+            "tenant `{tenant}` has no {} cursor in {}{}; nothing to reset",
+            streams.join(" or "),
+            config.state_dir.display(),
+            if known { "" } else { " and is not in the config" }
+        );
+    }
+    store.reset_blocking(&tenant, stream.map(|_| streams[0]))?;
+    println!(
+        "tenant {tenant}: {} cursor{} removed; its next poll reads again from its backfill",
+        had.join(" and "),
+        if had.len() == 1 { "" } else { "s" }
+    );
+    Ok(true)
 }
 
 /// The runtime, the configured connector and one named tenant prepared for it.

@@ -6,7 +6,6 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 use std::io::Write;
 use std::path::Path;
-use std::sync::Mutex;
 
 /// Schema identifier written on every record.
 pub const SCHEMA: &str = "redcarbon.connector.record/v1";
@@ -231,20 +230,51 @@ fn repair_torn_tail(path: &Path) -> std::io::Result<()> {
     }
 }
 
-enum Target {
-    Stdout,
-    File(std::fs::File),
+/// Records to a file: appended, then synced once for every batch of pages queued meanwhile.
+struct FileLog {
+    file: std::fs::File,
+    path: String,
 }
 
-/// Where records go; shared by all tenants, one page written at a time.
+impl crate::durable::Log for FileLog {
+    type Entry = Vec<u8>;
+    fn append(&mut self, bytes: &Vec<u8>) -> std::io::Result<()> {
+        self.file.write_all(bytes)
+    }
+    fn sync(&mut self) -> std::io::Result<()> {
+        self.file.sync_data()
+    }
+    fn name(&self) -> String {
+        self.path.clone()
+    }
+}
+
+/// Records to standard output, flushed for every batch.
+struct StdoutLog;
+
+impl crate::durable::Log for StdoutLog {
+    type Entry = Vec<u8>;
+    fn append(&mut self, bytes: &Vec<u8>) -> std::io::Result<()> {
+        std::io::stdout().lock().write_all(bytes)
+    }
+    fn sync(&mut self) -> std::io::Result<()> {
+        std::io::stdout().lock().flush()
+    }
+    fn name(&self) -> String {
+        "standard output".into()
+    }
+}
+
+/// Where records go; shared by all tenants. Pages are written whole and in one piece each, and
+/// pages finished at the same time share one sync (group commit).
 pub struct RecordSink {
-    target: Mutex<Target>,
+    committer: crate::durable::Committer<Vec<u8>>,
 }
 
 impl RecordSink {
     /// Standard output.
-    pub fn stdout() -> Self {
-        RecordSink { target: Mutex::new(Target::Stdout) }
+    pub fn stdout() -> std::io::Result<Self> {
+        Ok(RecordSink { committer: crate::durable::Committer::start(StdoutLog)? })
     }
 
     /// Appends to a file, creating it (and its folder) if needed.
@@ -254,37 +284,39 @@ impl RecordSink {
         }
         repair_torn_tail(path)?;
         let file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
-        Ok(RecordSink { target: Mutex::new(Target::File(file)) })
+        let log = FileLog { file, path: path.display().to_string() };
+        Ok(RecordSink { committer: crate::durable::Committer::start(log)? })
     }
 
     /// `-` is stdout, anything else a file.
     pub fn open(spec: &str) -> std::io::Result<Self> {
-        if spec == "-" { Ok(RecordSink::stdout()) } else { RecordSink::file(Path::new(spec)) }
+        if spec == "-" { RecordSink::stdout() } else { RecordSink::file(Path::new(spec)) }
     }
 
-    /// Writes whole lines and makes them durable (fsync for files) before returning.
-    pub fn write_lines(&self, lines: &[String]) -> std::io::Result<()> {
+    /// Writes whole lines and returns once they are durable (fsync for files, flush for stdout).
+    pub async fn write_lines(&self, lines: &[String]) -> std::io::Result<()> {
         if lines.is_empty() {
             return Ok(());
         }
-        let mut buf = Vec::with_capacity(lines.iter().map(|l| l.len() + 1).sum());
-        for l in lines {
-            buf.extend_from_slice(l.as_bytes());
-            buf.push(b'\n');
-        }
-        let mut target = self.target.lock().unwrap_or_else(|p| p.into_inner());
-        match &mut *target {
-            Target::Stdout => {
-                let mut out = std::io::stdout().lock();
-                out.write_all(&buf)?;
-                out.flush()
-            }
-            Target::File(f) => {
-                f.write_all(&buf)?;
-                f.sync_data()
-            }
-        }
+        self.committer.commit(join_lines(lines)).await
     }
+
+    /// [`RecordSink::write_lines`] outside an async runtime.
+    pub fn write_lines_blocking(&self, lines: &[String]) -> std::io::Result<()> {
+        if lines.is_empty() {
+            return Ok(());
+        }
+        self.committer.commit_blocking(join_lines(lines))
+    }
+}
+
+fn join_lines(lines: &[String]) -> Vec<u8> {
+    let mut buf = Vec::with_capacity(lines.iter().map(|l| l.len() + 1).sum());
+    for l in lines {
+        buf.extend_from_slice(l.as_bytes());
+        buf.push(b'\n');
+    }
+    buf
 }
 
 #[cfg(test)]
@@ -306,7 +338,7 @@ mod tests {
         let path = dir.path().join("out.ndjson");
         std::fs::write(&path, "{\"a\":1}\n{\"b\":").unwrap();
         let sink = RecordSink::file(&path).unwrap();
-        sink.write_lines(&["{\"c\":3}".to_string()]).unwrap();
+        sink.write_lines_blocking(&["{\"c\":3}".to_string()]).unwrap();
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "{\"a\":1}\n{\"c\":3}\n");
         std::fs::write(&path, "{\"only-a-fragment").unwrap();
         drop(RecordSink::file(&path).unwrap());

@@ -50,9 +50,6 @@ pub enum PollError {
     /// The cursor could not be saved (records were written; they may be re-emitted next poll).
     #[error("saving the cursor failed: {0}")]
     Checkpoint(std::io::Error),
-    /// The stored cursor could not be read (nothing was fetched).
-    #[error("reading the cursor failed: {0}")]
-    CheckpointRead(std::io::Error),
     /// The connector produced a record the host cannot serialise.
     #[error("{0}")]
     Record(String),
@@ -81,7 +78,7 @@ impl PollError {
             PollError::Sandbox(e) => e.kind(),
             PollError::Timeout(_) => "timeout",
             PollError::Output(_) => "output",
-            PollError::Checkpoint(_) | PollError::CheckpointRead(_) => "checkpoint",
+            PollError::Checkpoint(_) => "checkpoint",
             PollError::Record(_) => "record",
             PollError::Config(_) => "config",
         }
@@ -401,15 +398,15 @@ impl Poller {
         if let Some(why) = &report.degraded {
             tracing::warn!(tenant = %tenant.name, reason = %why, "tenant degraded");
         }
-        self.record_health(&report);
+        self.record_health(&report).await;
         report
     }
 
     /// Folds a report into the tenant's `health.json`.
-    pub fn record_health(&self, report: &TenantReport) {
+    pub async fn record_health(&self, report: &TenantReport) {
         let mut health = self.checkpoints.load_health(&report.tenant).unwrap_or_default();
         health.update(report, chrono::Utc::now());
-        if let Err(e) = self.checkpoints.save_health(&report.tenant, &health) {
+        if let Err(e) = self.checkpoints.save_health(&report.tenant, &health).await {
             tracing::warn!(tenant = %report.tenant, error = %e, "could not save health");
         }
     }
@@ -427,13 +424,7 @@ impl Poller {
         let producer =
             Producer { name: tenant.connector.info.name.clone(), version: tenant.connector.info.version.clone() };
         let mut degraded = None;
-        let mut cursor = match self.checkpoints.load(&tenant.name, kind.name()) {
-            Ok(c) => c,
-            Err(e) => {
-                report.error = Some(PollError::CheckpointRead(e));
-                return None;
-            }
-        };
+        let mut cursor = self.checkpoints.load(&tenant.name, kind.name());
         let mut attempt = 0u32;
         loop {
             if self.stopping() {
@@ -504,11 +495,11 @@ impl Poller {
                 }
             };
             // Records first, durably; only then the cursor that says they are done.
-            if let Err(e) = self.sink.write_lines(&lines) {
+            if let Err(e) = self.sink.write_lines(&lines).await {
                 report.error = Some(PollError::Output(e));
                 return degraded;
             }
-            if let Err(e) = self.checkpoints.save(&tenant.name, kind.name(), &next) {
+            if let Err(e) = self.checkpoints.save(&tenant.name, kind.name(), &next).await {
                 report.error = Some(PollError::Checkpoint(e));
                 return degraded;
             }

@@ -74,8 +74,8 @@ async fn run_once_reports_each_tenant_and_fails_when_one_fails() {
     let records = std::fs::read_to_string(dir.path().join("records.ndjson")).unwrap();
     assert!(records.lines().count() > 30);
     assert!(records.lines().all(|l| l.contains(r#""tenant":"good""#)));
-    assert!(dir.path().join("state/good/incidents.cursor").exists());
-    assert!(!dir.path().join("state/bad/incidents.cursor").exists());
+    assert!(has_cursor(dir.path(), "good", "incidents"));
+    assert!(!has_cursor(dir.path(), "bad", "incidents"));
     for shown in [&stdout, &stderr, &records] {
         assert!(!shown.contains(&secret) && !shown.contains("definitely-wrong-secret"), "a secret was printed");
     }
@@ -170,7 +170,7 @@ async fn a_state_dir_that_cannot_be_written_or_is_in_use_stops_before_any_record
     assert!(!dir.path().join("records.ndjson").exists(), "no record was written");
     // Another process holds the lock: refused the same way.
     std::fs::remove_file(dir.path().join("state")).unwrap();
-    let held = connector_host::checkpoint::CheckpointStore::new(dir.path().join("state")).lock().unwrap();
+    let held = connector_host::checkpoint::lock(&dir.path().join("state")).unwrap();
     let out = host(&["run", "--config", config.to_str().unwrap(), "--once"], &[("GOOD_SECRET", &secret)]).await;
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
@@ -350,4 +350,9 @@ async fn update_comment_and_hunt_commands_print_json_and_exit_by_outcome() {
     for shown in [text(&out.stdout), text(&out.stderr)] {
         assert!(!shown.contains(&secret));
     }
+}
+
+/// True when the state directory under `dir` holds a cursor for the tenant's stream.
+fn has_cursor(dir: &std::path::Path, tenant: &str, stream: &str) -> bool {
+    connector_host::checkpoint::StateView::read(&dir.join("state")).unwrap().cursor(tenant, stream).is_some()
 }
