@@ -39,6 +39,8 @@ enum Entry {
 pub struct StateView {
     cursors: HashMap<String, HashMap<String, String>>,
     health: HashMap<String, Health>,
+    /// Cursors held (kept as a count: summing per tenant after every commit cost O(tenants)).
+    cursor_count: usize,
 }
 
 impl StateView {
@@ -67,17 +69,24 @@ impl StateView {
     fn apply(&mut self, entry: &Entry) {
         match entry {
             Entry::Cursor { tenant, stream, cursor } => {
-                self.cursors.entry(tenant.clone()).or_default().insert(stream.clone(), cursor.clone());
+                let streams = self.cursors.entry(tenant.clone()).or_default();
+                if streams.insert(stream.clone(), cursor.clone()).is_none() {
+                    self.cursor_count += 1;
+                }
             }
             Entry::Health { tenant, health } => {
                 self.health.insert(tenant.clone(), health.clone());
             }
             Entry::Reset { tenant, stream: None } => {
-                self.cursors.remove(tenant);
+                if let Some(streams) = self.cursors.remove(tenant) {
+                    self.cursor_count -= streams.len();
+                }
             }
             Entry::Reset { tenant, stream: Some(stream) } => {
                 if let Some(c) = self.cursors.get_mut(tenant) {
-                    c.remove(stream);
+                    if c.remove(stream).is_some() {
+                        self.cursor_count -= 1;
+                    }
                     if c.is_empty() {
                         self.cursors.remove(tenant);
                     }
@@ -111,7 +120,7 @@ impl StateView {
     }
 
     fn entries(&self) -> usize {
-        self.cursors.values().map(HashMap::len).sum::<usize>() + self.health.len()
+        self.cursor_count + self.health.len()
     }
 }
 

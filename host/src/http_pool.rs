@@ -9,7 +9,7 @@ use bytes::Bytes;
 use http::uri::Scheme;
 use http_body::Body;
 use hyper::client::conn::http1::SendRequest;
-use std::collections::VecDeque;
+use std::collections::HashMap;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
@@ -22,15 +22,49 @@ const MAX_IDLE: usize = 256;
 const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 
 struct Idle {
-    key: String,
     since: Instant,
     sender: SendRequest<WasiBody>,
+}
+
+/// Idle connections by `tenant \0 scheme://authority`, newest last.
+#[derive(Default)]
+struct IdleSet {
+    by_key: HashMap<String, Vec<Idle>>,
+    count: usize,
+}
+
+impl IdleSet {
+    fn usable(c: &Idle, now: Instant) -> bool {
+        now.duration_since(c.since) < IDLE_TIMEOUT && !c.sender.is_closed()
+    }
+
+    /// Drops every connection that is too old or closed.
+    fn purge(&mut self, now: Instant) {
+        self.by_key.retain(|_, v| {
+            v.retain(|c| IdleSet::usable(c, now));
+            !v.is_empty()
+        });
+        self.count = self.by_key.values().map(Vec::len).sum();
+    }
+
+    /// Drops the oldest connection of all.
+    fn evict_oldest(&mut self) {
+        let oldest = self.by_key.iter().filter_map(|(k, v)| Some((v.first()?.since, k.clone()))).min();
+        if let Some((_, key)) = oldest {
+            let v = self.by_key.get_mut(&key).expect("just found");
+            v.remove(0);
+            self.count -= 1;
+            if v.is_empty() {
+                self.by_key.remove(&key);
+            }
+        }
+    }
 }
 
 /// The kept-alive connections of one runtime.
 #[derive(Clone, Default)]
 pub struct ConnectionPool {
-    idle: Arc<Mutex<VecDeque<Idle>>>,
+    idle: Arc<Mutex<IdleSet>>,
     tls: Arc<std::sync::OnceLock<tokio_rustls::TlsConnector>>,
     /// Connections opened so far (for tests and benchmarks).
     opened: Arc<std::sync::atomic::AtomicU64>,
@@ -45,9 +79,21 @@ impl ConnectionPool {
     fn take(&self, key: &str) -> Option<SendRequest<WasiBody>> {
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
         let now = Instant::now();
-        idle.retain(|c| now.duration_since(c.since) < IDLE_TIMEOUT && !c.sender.is_closed());
-        let pos = idle.iter().rposition(|c| c.key == key && c.sender.is_ready())?;
-        idle.remove(pos).map(|c| c.sender)
+        let set = &mut *idle;
+        let conns = set.by_key.get_mut(key)?;
+        let mut found = None;
+        // Newest first; stale ones met on the way are dropped.
+        while let Some(c) = conns.pop() {
+            set.count -= 1;
+            if IdleSet::usable(&c, now) && c.sender.is_ready() {
+                found = Some(c.sender);
+                break;
+            }
+        }
+        if conns.is_empty() {
+            set.by_key.remove(key);
+        }
+        found
     }
 
     fn put(&self, key: String, sender: SendRequest<WasiBody>) {
@@ -55,10 +101,31 @@ impl ConnectionPool {
             return;
         }
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-        idle.push_back(Idle { key, since: Instant::now(), sender });
-        while idle.len() > MAX_IDLE {
-            idle.pop_front();
+        let now = Instant::now();
+        idle.by_key.entry(key).or_default().push(Idle { since: now, sender });
+        idle.count += 1;
+        if idle.count > MAX_IDLE {
+            idle.purge(now);
+            while idle.count > MAX_IDLE {
+                idle.evict_oldest();
+            }
         }
+    }
+
+    /// Closes `tenant`'s idle connections (its sandbox is gone; its next poll is minutes away).
+    pub fn release(&self, tenant: &str) {
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        let prefix = format!("{tenant}\u{0}");
+        let before = idle.by_key.len();
+        idle.by_key.retain(|k, _| !k.starts_with(&prefix));
+        if idle.by_key.len() != before {
+            idle.count = idle.by_key.values().map(Vec::len).sum();
+        }
+    }
+
+    /// Idle connections kept now.
+    pub fn idle_count(&self) -> usize {
+        self.idle.lock().unwrap_or_else(|p| p.into_inner()).count
     }
 
     fn tls(&self) -> tokio_rustls::TlsConnector {

@@ -95,8 +95,13 @@ pub fn format_timestamp(t: &Timestamp) -> String {
 }
 
 fn raw_json(raw: &str, id: &str) -> anyhow::Result<Box<RawValue>> {
-    let value: &RawValue = serde_json::from_str(raw)
-        .map_err(|e| anyhow::anyhow!("record {id}: the connector's raw payload is not JSON: {e}"))?;
+    let invalid = |e: serde_json::Error| anyhow::anyhow!("record {id}: the connector's raw payload is not JSON: {e}");
+    if !raw.contains(['\n', '\r']) {
+        // One parse validates and copies it (most payloads: Graph sends compact JSON).
+        return serde_json::from_str::<Box<RawValue>>(raw).map_err(invalid);
+    }
+    // Validated before compaction: dropping whitespace from invalid text could make it valid.
+    let value: &RawValue = serde_json::from_str(raw).map_err(invalid)?;
     Ok(RawValue::from_string(compact_json(value.get()))?)
 }
 
@@ -106,23 +111,25 @@ pub fn compact_json(json: &str) -> String {
     if !json.contains(['\n', '\r']) {
         return json.to_string();
     }
-    let mut out = String::with_capacity(json.len());
+    // Byte-wise: every byte that matters here is ASCII, and UTF-8 never repeats an ASCII byte
+    // inside a multi-byte character.
+    let mut out = Vec::with_capacity(json.len());
     let (mut in_string, mut escaped) = (false, false);
-    for c in json.chars() {
+    for &c in json.as_bytes() {
         if in_string {
             out.push(c);
             match (escaped, c) {
                 (true, _) => escaped = false,
-                (false, '\\') => escaped = true,
-                (false, '"') => in_string = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
                 _ => {}
             }
-        } else if !matches!(c, ' ' | '\t' | '\n' | '\r') {
-            in_string = c == '"';
+        } else if !matches!(c, b' ' | b'\t' | b'\n' | b'\r') {
+            in_string = c == b'"';
             out.push(c);
         }
     }
-    out
+    String::from_utf8(out).expect("only ASCII whitespace between tokens was removed")
 }
 
 /// One NDJSON line for an incident.
@@ -330,6 +337,7 @@ mod tests {
         let v1: serde_json::Value = serde_json::from_str(pretty).unwrap();
         let v2: serde_json::Value = serde_json::from_str(&compact_json(pretty)).unwrap();
         assert_eq!(v1, v2);
+        assert_eq!(compact_json("{\n  \"n\": \"日本 é\\\\\"\n}"), "{\"n\":\"日本 é\\\\\"}");
     }
 
     #[test]
