@@ -179,6 +179,42 @@ async fn a_state_dir_that_cannot_be_written_or_is_in_use_stops_before_any_record
     drop(held);
 }
 
+#[tokio::test]
+async fn reset_forgets_a_tenants_cursors_so_the_next_poll_backfills_and_is_refused_while_a_host_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_emulator, config) = setup(dir.path()).await;
+    let (config, secret) = (config.to_str().unwrap(), demo::client_secret(0));
+    let env = [("GOOD_SECRET", secret.as_str())];
+    host(&["run", "--config", config, "--once"], &env).await;
+    let records = || std::fs::read_to_string(dir.path().join("records.ndjson")).unwrap().lines().count();
+    let first = records();
+    assert!(has_cursor(dir.path(), "good", "incidents") && has_cursor(dir.path(), "good", "alerts"));
+
+    let out = host(&["reset", "--config", config, "--tenant", "good", "--stream", "alerts"], &env).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "tenant good: alerts cursor removed; its next poll reads again from its backfill\n");
+    assert!(has_cursor(dir.path(), "good", "incidents") && !has_cursor(dir.path(), "good", "alerts"));
+    let out = host(&["reset", "--config", config, "--tenant", "good"], &env).await;
+    assert_eq!(
+        text(&out.stdout),
+        "tenant good: incidents cursor removed; its next poll reads again from its backfill\n"
+    );
+    let out = host(&["reset", "--config", config, "--tenant", "good"], &env).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("tenant `good` has no incidents or alerts cursor in "), "{}", text(&out.stderr));
+    let out = host(&["reset", "--config", config, "--tenant", "nobody"], &env).await;
+    assert!(text(&out.stderr).contains("and is not in the config; nothing to reset"), "{}", text(&out.stderr));
+
+    // Backfilled: the same records once more, the same count as the first poll.
+    host(&["run", "--config", config, "--once"], &env).await;
+    assert_eq!(records(), 2 * first);
+    let held = connector_host::checkpoint::lock(&dir.path().join("state")).unwrap();
+    let out = host(&["reset", "--config", config, "--tenant", "good"], &env).await;
+    assert!(text(&out.stderr).contains("another connector-host is already running"), "{}", text(&out.stderr));
+    assert!(has_cursor(dir.path(), "good", "incidents"), "nothing was reset");
+    drop(held);
+}
+
 /// The same component with an extra custom section: another file, another digest, same code.
 fn another_build_of(wasm: &[u8]) -> Vec<u8> {
     let (name, payload) = (b"redcarbon-test-build", b"2");

@@ -30,6 +30,21 @@ use wasi::config::store;
 thread_local! {
     // One token per component instance: the host keeps an instance for one tenant's poll.
     static TOKENS: RefCell<TokenCache> = RefCell::new(TokenCache::default());
+    // The host builds a sandbox's config once and never changes it, so it is read and checked
+    // once per instance, not once per call.
+    static SETTINGS: RefCell<Option<Settings>> = const { RefCell::new(None) };
+}
+
+/// The tenant's settings, read from the config store on the instance's first call.
+fn settings() -> Result<Settings, ConnectorError> {
+    SETTINGS.with(|cached| {
+        if let Some(s) = &*cached.borrow() {
+            return Ok(s.clone());
+        }
+        let s = Settings::load(&Store)?;
+        *cached.borrow_mut() = Some(s.clone());
+        Ok(s)
+    })
 }
 
 struct Store;
@@ -45,7 +60,7 @@ impl ConfigSource for Store {
 fn with_connector<T>(
     f: impl FnOnce(&mut Connector<'_, WasiHttp, SystemClock>) -> Result<T, ConnectorError>,
 ) -> Result<T, wit::ConnectorError> {
-    let settings = Settings::load(&Store).map_err(to_wit_error)?;
+    let settings = settings().map_err(to_wit_error)?;
     TOKENS.with(|tokens| {
         let mut tokens = tokens.borrow_mut();
         let mut connector = Connector { http: WasiHttp, clock: SystemClock, settings, tokens: &mut tokens };

@@ -1,15 +1,18 @@
 //! The only module that touches `wasi:http`: sends one request and reads the whole response.
 
 use crate::http::{HttpClient, Method, Request, Response, TransportError, split_url};
-use std::io::{Read, Write};
+use std::io::Write;
 use wasip2::http::outgoing_handler;
 use wasip2::http::types::{
     ErrorCode, Fields, Method as WasiMethod, OutgoingBody, OutgoingRequest, RequestOptions, Scheme,
 };
+use wasip2::io::streams::StreamError;
 
 /// Time allowed to connect and to the first response byte; the host clamps these further.
 const CONNECT_TIMEOUT_NS: u64 = 30_000_000_000;
 const FIRST_BYTE_TIMEOUT_NS: u64 = 120_000_000_000;
+/// Most bytes asked of the response stream per call.
+const READ_CHUNK: u64 = 1 << 20;
 
 /// `wasi:http/outgoing-handler` client.
 pub struct WasiHttp;
@@ -70,10 +73,22 @@ impl HttpClient for WasiHttp {
         let body = incoming.consume().map_err(|_| TransportError::Network("response body unavailable".into()))?;
         let mut bytes = Vec::new();
         {
-            let mut stream =
-                body.stream().map_err(|_| TransportError::Network("response stream unavailable".into()))?;
-            Read::read_to_end(&mut stream, &mut bytes)
-                .map_err(|e| TransportError::Network(format!("reading the response body: {e}")))?;
+            let stream = body.stream().map_err(|_| TransportError::Network("response stream unavailable".into()))?;
+            // Whatever the host has buffered, up to READ_CHUNK, per call: `Read::read_to_end` starts
+            // with 32-byte reads and copies every chunk once more.
+            loop {
+                match stream.blocking_read(READ_CHUNK) {
+                    Ok(chunk) if bytes.is_empty() => bytes = chunk,
+                    Ok(chunk) => bytes.extend_from_slice(&chunk),
+                    Err(StreamError::Closed) => break,
+                    Err(StreamError::LastOperationFailed(e)) => {
+                        return Err(TransportError::Network(format!(
+                            "reading the response body: {}",
+                            e.to_debug_string()
+                        )));
+                    }
+                }
+            }
         }
         drop(body);
         Ok(Response { status, headers, body: bytes })

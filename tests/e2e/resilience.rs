@@ -306,9 +306,8 @@ async fn a_page_that_fails_only_with_expand_is_read_without_it_and_the_tenant_ma
         .filter(|r| query_value(r, "$filter").is_some_and(|f| f.starts_with("incidentId eq '")))
         .count();
     assert_eq!(per_incident, 70, "one alerts_v2 query per incident of pages 2 and 3");
-    let health = std::fs::read_to_string(w.dir.path().join("state/poison/health.json")).unwrap();
-    let health: serde_json::Value = serde_json::from_str(&health).unwrap();
-    assert_eq!(health["degraded"].as_str(), Some(why));
+    let state = connector_host::checkpoint::StateView::read(&w.dir.path().join("state")).unwrap();
+    assert_eq!(state.health("poison").unwrap().degraded.as_deref(), Some(why));
 
     // The next poll tries $expand again.
     w.emulator.clear_requests();
