@@ -35,6 +35,12 @@ struct Args {
     /// Fleet sizes for the one-cycle poll (each tenant: a token and one page).
     #[arg(long, value_delimiter = ',', default_values_t = [1_000usize, 10_000])]
     fleet: Vec<usize>,
+    /// Counted cycles per fleet size (after one uncounted warm-up cycle; the median is reported).
+    #[arg(long, default_value_t = 3)]
+    fleet_runs: usize,
+    /// Only the many-tenant cycles (for profiling them).
+    #[arg(long)]
+    fleet_only: bool,
     /// Samples for the per-call figures.
     #[arg(long, default_value_t = 2_000)]
     samples: usize,
@@ -53,7 +59,7 @@ struct Args {
 
 /// An emulator in a child process, serving generated tenants.
 struct ChildEmulator {
-    _child: tokio::process::Child,
+    child: tokio::process::Child,
     base: String,
     defender: String,
 }
@@ -74,7 +80,12 @@ impl ChildEmulator {
         anyhow::ensure!(parts.next() == Some("READY"), "the emulator child said {line:?}");
         let base = parts.next().context("no base URL")?.to_string();
         let defender = parts.next().context("no Defender URL")?.to_string();
-        Ok(ChildEmulator { _child: child, base, defender })
+        Ok(ChildEmulator { child, base, defender })
+    }
+
+    /// CPU seconds the emulator has used so far.
+    fn cpu(&self) -> f64 {
+        self.child.id().map(measure::cpu_secs_of).unwrap_or(f64::NAN)
     }
 
     /// Credentials of served tenant `i` (the generator is deterministic in both processes).
@@ -186,6 +197,15 @@ async fn main() -> anyhow::Result<()> {
     println!("connector-bench on {}", measure::machine());
     println!("(the emulator runs in a child process on loopback and shares the cores with what is measured)\n");
 
+    if args.fleet_only {
+        let runtime = Arc::new(Runtime::new(Limits::default())?);
+        let connector = Arc::new(runtime.load(connector_host::demo::DEFENDER_COMPONENT).await?);
+        for &n in &args.fleet {
+            fleet_cycle(&runtime, &connector, n, args.fleet_runs, &mut rows).await?;
+        }
+        return Ok(());
+    }
+
     // 5. Component size, compile, start-up with a warm cache.
     println!("Component and start-up");
     let wasm = connector_host::demo::DEFENDER_COMPONENT;
@@ -238,20 +258,30 @@ async fn main() -> anyhow::Result<()> {
     let mut component_rps = Vec::new();
     // Run 0 warms the emulator's page cache (and the token paths); it is not counted.
     for run in 0..=args.runs {
+        let (cpu0, emu0) = (cpu_secs(), emulator.cpu());
         let t = Instant::now();
         let mut n = 0;
         for p in &prepared {
             n += drain_component(&runtime, p).await?;
         }
         anyhow::ensure!(n == total, "component read {n} of {total}");
+        let secs = t.elapsed().as_secs_f64();
         if run > 0 {
-            component_rps.push(n as f64 / t.elapsed().as_secs_f64());
+            component_rps.push(n as f64 / secs);
         }
+        println!(
+            "    (a) run {run}: {:.2} s, host CPU {:.2} s, emulator CPU {:.2} s{}",
+            secs,
+            cpu_secs() - cpu0,
+            emulator.cpu() - emu0,
+            if run == 0 { " (warm-up)" } else { "" }
+        );
     }
     let base = emulator.base.clone();
     let mut native_rps = Vec::new();
-    for _ in 0..=args.runs {
+    for run in 0..=args.runs {
         let (data, base) = (data.clone(), base.clone());
+        let (cpu0, emu0) = (cpu_secs(), emulator.cpu());
         let rps = tokio::task::spawn_blocking(move || -> anyhow::Result<f64> {
             let t = Instant::now();
             let mut n = 0;
@@ -262,6 +292,13 @@ async fn main() -> anyhow::Result<()> {
             Ok(n as f64 / t.elapsed().as_secs_f64())
         })
         .await??;
+        println!(
+            "    (b) run {run}: {:.2} s, host CPU {:.2} s, emulator CPU {:.2} s{}",
+            total as f64 / rps,
+            cpu_secs() - cpu0,
+            emulator.cpu() - emu0,
+            if run == 0 { " (warm-up)" } else { "" }
+        );
         native_rps.push(rps);
     }
     native_rps.remove(0); // the warm-up run
@@ -288,46 +325,7 @@ async fn main() -> anyhow::Result<()> {
 
     // 3. Many tenants, one cycle each.
     for &n in &args.fleet {
-        println!("\nOne poll cycle over {n} tenants (a token and one page each), concurrency 16");
-        let emulator = ChildEmulator::start(n, 1).await?;
-        let tenants: Vec<_> = (0..n)
-            .map(|i| {
-                let d = ChildEmulator::tenant(i);
-                prepare(&runtime, &connector, &format!("f{i}"), &d, &emulator.base, &emulator.defender)
-            })
-            .collect::<anyhow::Result<_>>()?;
-        let dir = tempfile::tempdir()?;
-        let sink = Arc::new(RecordSink::file(&dir.path().join("out.ndjson"))?);
-        let poller = Arc::new(Poller::new(runtime.clone(), CheckpointStore::open(dir.path().join("state"))?, sink));
-        let before = rss_mib();
-        let peak_reset = reset_peak_rss();
-        let cpu0 = cpu_secs();
-        let t = Instant::now();
-        let reports = poller.poll_all(&tenants, 16).await;
-        let wall = t.elapsed();
-        let cpu = cpu_secs() - cpu0;
-        let failed = reports.iter().filter(|r| !r.ok()).count();
-        row(
-            &mut rows,
-            &format!("{n} tenants: wall time"),
-            format!("{:.2} s", wall.as_secs_f64()),
-            format!("{failed} failed; target ≤ 5 s at 10,000"),
-        );
-        row(
-            &mut rows,
-            &format!("{n} tenants: CPU time of the host (user+sys)"),
-            format!("{cpu:.2} s"),
-            "the emulator's is not counted",
-        );
-        row(
-            &mut rows,
-            &format!("{n} tenants: peak RSS of the host process"),
-            format!("{:.0} MiB", peak_rss_mib()),
-            format!(
-                "{}before the cycle {before:.0} MiB; the emulator is another process; target ≤ 1024 MiB",
-                if peak_reset { "" } else { "peak since start; " }
-            ),
-        );
+        fleet_cycle(&runtime, &connector, n, args.fleet_runs, &mut rows).await?;
     }
 
     // 4. Per-call costs.
@@ -374,6 +372,67 @@ async fn main() -> anyhow::Result<()> {
     for r in &rows {
         println!("| {} | {} | {} |", r.figure, r.value, r.note);
     }
+    Ok(())
+}
+
+/// One poll cycle over `n` tenants, `runs` times after an uncounted warm-up, each on a fresh state
+/// directory (a first cycle: no cursor yet); medians of wall time and host CPU, the peak RSS.
+async fn fleet_cycle(
+    runtime: &Arc<Runtime>,
+    connector: &Arc<connector_host::runtime::LoadedConnector>,
+    n: usize,
+    runs: usize,
+    rows: &mut Vec<Row>,
+) -> anyhow::Result<()> {
+    println!("\nOne poll cycle over {n} tenants (a token and one page of each stream), concurrency 16");
+    let emulator = ChildEmulator::start(n, 1).await?;
+    let tenants: Vec<_> = (0..n)
+        .map(|i| {
+            let d = ChildEmulator::tenant(i);
+            prepare(runtime, connector, &format!("f{i}"), &d, &emulator.base, &emulator.defender)
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let (mut walls, mut cpus, mut failed) = (Vec::new(), Vec::new(), 0);
+    let before = rss_mib();
+    let peak_reset = reset_peak_rss();
+    // Run 0 warms the emulator (its pages are built on first request) and is not counted.
+    for run in 0..=runs {
+        let dir = tempfile::tempdir()?;
+        let sink = Arc::new(RecordSink::file(&dir.path().join("out.ndjson"))?);
+        let poller = Arc::new(Poller::new(runtime.clone(), CheckpointStore::open(dir.path().join("state"))?, sink));
+        let cpu0 = cpu_secs();
+        let t = Instant::now();
+        let reports = poller.poll_all(&tenants, 16).await;
+        let wall = t.elapsed().as_secs_f64();
+        let cpu = cpu_secs() - cpu0;
+        failed = failed.max(reports.iter().filter(|r| !r.ok()).count());
+        if run > 0 {
+            println!("    run {run}: {wall:.2} s wall, {cpu:.2} s host CPU");
+            walls.push(wall);
+            cpus.push(cpu);
+        }
+    }
+    row(
+        rows,
+        &format!("{n} tenants: wall time"),
+        format!("{:.2} s", median(&mut walls)),
+        format!("median of {runs}; {failed} failed; target ≤ 5 s at 10,000"),
+    );
+    row(
+        rows,
+        &format!("{n} tenants: CPU time of the host (user+sys)"),
+        format!("{:.2} s", median(&mut cpus)),
+        "median; the emulator's is not counted",
+    );
+    row(
+        rows,
+        &format!("{n} tenants: peak RSS of the host process"),
+        format!("{:.0} MiB", peak_rss_mib()),
+        format!(
+            "{}before the cycles {before:.0} MiB; the emulator is another process; target ≤ 1024 MiB",
+            if peak_reset { "" } else { "peak since start; " }
+        ),
+    );
     Ok(())
 }
 

@@ -45,7 +45,16 @@ pub fn reset_peak_rss() -> bool {
 
 /// User + system CPU time of this process so far, seconds (from /proc/self/stat, 100 Hz ticks).
 pub fn cpu_secs() -> f64 {
-    let Ok(text) = std::fs::read_to_string("/proc/self/stat") else { return f64::NAN };
+    cpu_secs_at("/proc/self/stat")
+}
+
+/// The same for another process (the emulator child).
+pub fn cpu_secs_of(pid: u32) -> f64 {
+    cpu_secs_at(&format!("/proc/{pid}/stat"))
+}
+
+fn cpu_secs_at(path: &str) -> f64 {
+    let Ok(text) = std::fs::read_to_string(path) else { return f64::NAN };
     // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
     let rest = text.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
     let f: Vec<&str> = rest.split_whitespace().collect();
