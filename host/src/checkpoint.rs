@@ -247,11 +247,12 @@ impl Log for JournalLog {
             }
             view.entries() as u64
         };
-        if self.bytes >= COMPACT_MIN_BYTES && self.lines > 2 * live.max(1) {
-            if let Err(e) = self.compact() {
-                // The journal is intact (the rewrite goes to another file first); it only stays long.
-                tracing::warn!(path = %self.path.display(), error = %e, "could not compact the state journal; it keeps growing until the next try");
-            }
+        // On failure the journal is intact (the rewrite goes to another file first); it only stays long.
+        if self.bytes >= COMPACT_MIN_BYTES
+            && self.lines > 2 * live.max(1)
+            && let Err(e) = self.compact()
+        {
+            tracing::warn!(path = %self.path.display(), error = %e, "could not compact the state journal; it keeps growing until the next try");
         }
     }
 

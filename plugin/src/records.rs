@@ -2,10 +2,9 @@
 //! objects become them.
 
 use crate::error::ConnectorError;
-use crate::model::{GraphAlert, GraphIncident, scalar_text};
+use crate::model::{Evidence, GraphAlert, GraphIncident, UserAccount};
 use crate::severity;
 use crate::time::Timestamp;
-use serde_json::Value;
 
 /// Observables an incident or alert points at.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -151,41 +150,35 @@ fn push_unique(list: &mut Vec<String>, value: Option<String>) {
     }
 }
 
-fn text_at(v: &Value, path: &[&str]) -> Option<String> {
-    let mut cur = v;
-    for key in path {
-        cur = cur.get(key)?;
-    }
-    scalar_text(cur).filter(|s| !s.is_empty())
-}
-
 impl EvidenceSummary {
     /// Adds the evidence items of one alert.
-    pub fn add(&mut self, evidence: &[Value]) {
+    pub fn add(&mut self, evidence: &[Option<Evidence>]) {
+        let text = |v: &Option<String>| v.clone().filter(|s| !s.is_empty());
         for item in evidence {
+            let Some(item) = item else {
+                self.other += 1;
+                continue;
+            };
             let kind = item
-                .get("@odata.type")
-                .and_then(Value::as_str)
-                .map(|t| t.trim_start_matches('#').trim_start_matches("microsoft.graph.security.").to_string())
+                .odata_type
+                .as_deref()
+                .map(|t| t.trim_start_matches('#').trim_start_matches("microsoft.graph.security."))
                 .unwrap_or_default();
-            match kind.as_str() {
+            match kind {
                 "deviceEvidence" => push_unique(
                     &mut self.devices,
-                    text_at(item, &["deviceDnsName"])
-                        .or_else(|| text_at(item, &["hostName"]))
-                        .or_else(|| text_at(item, &["mdeDeviceId"])),
+                    text(&item.device_dns_name).or_else(|| text(&item.host_name)).or_else(|| text(&item.mde_device_id)),
                 ),
-                "userEvidence" => push_unique(&mut self.users, user_name(item.get("userAccount"))),
-                "ipEvidence" => push_unique(&mut self.ips, text_at(item, &["ipAddress"])),
-                "urlEvidence" => push_unique(&mut self.urls, text_at(item, &["url"])),
+                "userEvidence" => push_unique(&mut self.users, user_name(item.user_account.as_ref())),
+                "ipEvidence" => push_unique(&mut self.ips, text(&item.ip_address)),
+                "urlEvidence" => push_unique(&mut self.urls, text(&item.url)),
                 "fileEvidence" => push_unique(
                     &mut self.files,
-                    text_at(item, &["fileDetails", "fileName"]).or_else(|| text_at(item, &["fileDetails", "sha256"])),
+                    item.file_details.as_ref().and_then(|f| text(&f.file_name).or_else(|| text(&f.sha256))),
                 ),
-                "mailboxEvidence" => push_unique(
-                    &mut self.mailboxes,
-                    text_at(item, &["primaryAddress"]).or_else(|| text_at(item, &["upn"])),
-                ),
+                "mailboxEvidence" => {
+                    push_unique(&mut self.mailboxes, text(&item.primary_address).or_else(|| text(&item.upn)))
+                }
                 _ => self.other += 1,
             }
         }
@@ -209,11 +202,12 @@ impl EvidenceSummary {
     }
 }
 
-fn user_name(account: Option<&Value>) -> Option<String> {
+fn user_name(account: Option<&UserAccount>) -> Option<String> {
     let account = account?;
-    text_at(account, &["userPrincipalName"]).or_else(|| {
-        let name = text_at(account, &["accountName"])?;
-        Some(match text_at(account, &["domainName"]) {
+    let text = |v: &Option<String>| v.clone().filter(|s| !s.is_empty());
+    text(&account.user_principal_name).or_else(|| {
+        let name = text(&account.account_name)?;
+        Some(match text(&account.domain_name) {
             Some(domain) => format!("{domain}\\{name}"),
             None => name,
         })
@@ -234,9 +228,9 @@ pub fn repair_lone_surrogates(text: &str) -> std::borrow::Cow<'_, str> {
     let mut out = String::new();
     let (mut i, mut copied) = (0, 0);
     while i + 1 < b.len() {
-        if b[i] != b'\\' {
-            i += 1;
-            continue;
+        match next_backslash(b, i) {
+            Some(at) if at + 1 < b.len() => i = at,
+            _ => break,
         }
         match (b[i + 1], hex(i + 2)) {
             (b'u', Some(u)) if is_high(u) && b.get(i + 6..i + 8) == Some(b"\\u") && hex(i + 8).is_some_and(is_low) => {
@@ -257,6 +251,25 @@ pub fn repair_lone_surrogates(text: &str) -> std::borrow::Cow<'_, str> {
     }
     out.push_str(&text[copied..]);
     std::borrow::Cow::Owned(out)
+}
+
+/// The first `\\` at or after `from`, eight bytes at a time (most payloads have few escapes, and
+/// this scan runs over every byte of every record).
+fn next_backslash(b: &[u8], from: usize) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    const PATTERN: u64 = ONES * b'\\' as u64;
+    let mut i = from;
+    while i + 8 <= b.len() {
+        let word = u64::from_le_bytes(b[i..i + 8].try_into().expect("eight bytes"));
+        let x = word ^ PATTERN;
+        // A zero byte in `x` is a backslash in `word`.
+        if (x.wrapping_sub(ONES) & !x & HIGHS) != 0 {
+            break;
+        }
+        i += 8;
+    }
+    b[i..].iter().position(|&c| c == b'\\').map(|p| i + p)
 }
 
 /// Normalises one incident from its raw JSON text.
@@ -347,6 +360,24 @@ pub fn alert_from_raw(raw: &str) -> Result<Alert, ConnectorError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_word_wise_backslash_search_finds_the_first_one_anywhere() {
+        for len in 0..40 {
+            for at in 0..len {
+                let mut text = vec![b'a'; len];
+                text[at] = b'\\';
+                if at + 3 < len {
+                    text[at + 3] = b'\\';
+                }
+                for from in 0..=at {
+                    assert_eq!(next_backslash(&text, from), Some(at), "len {len} at {at} from {from}");
+                }
+                assert_eq!(next_backslash(&text, at + 1), (at + 3 < len).then_some(at + 3));
+            }
+            assert_eq!(next_backslash(&vec![0xe9; len], 0), None);
+        }
+    }
 
     #[test]
     fn lone_surrogates_become_replacement_characters_and_pairs_stay() {

@@ -354,7 +354,7 @@ fn id_text(v: &Value) -> String {
 fn id_cmp(a: &str, b: &str) -> Ordering {
     match (a.parse::<u128>(), b.parse::<u128>()) {
         (Ok(x), Ok(y)) => x.cmp(&y),
-        _ => a.cmp(&b),
+        _ => a.cmp(b),
     }
 }
 
