@@ -400,14 +400,14 @@ async fn fleet_cycle(
         let dir = tempfile::tempdir()?;
         let sink = Arc::new(RecordSink::file(&dir.path().join("out.ndjson"))?);
         let poller = Arc::new(Poller::new(runtime.clone(), CheckpointStore::open(dir.path().join("state"))?, sink));
-        let cpu0 = cpu_secs();
+        let (cpu0, emu0) = (cpu_secs(), emulator.cpu());
         let t = Instant::now();
         let reports = poller.poll_all(&tenants, 16).await;
         let wall = t.elapsed().as_secs_f64();
-        let cpu = cpu_secs() - cpu0;
+        let (cpu, emu) = (cpu_secs() - cpu0, emulator.cpu() - emu0);
         failed = failed.max(reports.iter().filter(|r| !r.ok()).count());
         if run > 0 {
-            println!("    run {run}: {wall:.2} s wall, {cpu:.2} s host CPU");
+            println!("    run {run}: {wall:.2} s wall, {cpu:.2} s host CPU, {emu:.2} s emulator CPU");
             walls.push(wall);
             cpus.push(cpu);
         }
