@@ -87,6 +87,14 @@ impl World {
         World::with(runtime, connector).await
     }
 
+    /// Like [`World::new`] with a runtime of its own whose instance pool holds `slots` sandboxes.
+    pub async fn with_slots(slots: u32) -> World {
+        let runtime = Arc::new(Runtime::with_slots(Limits::default(), slots).unwrap());
+        let wasm = std::fs::read(connector_host::demo::DEFENDER_COMPONENT_PATH).unwrap();
+        let connector = Arc::new(runtime.load(&wasm).await.unwrap());
+        World::with(runtime, connector).await
+    }
+
     /// Like [`World::new`] but with a runtime of its own (its memory gauge counts only this test's sandboxes).
     pub async fn isolated() -> World {
         let runtime = Arc::new(Runtime::new(Limits::default()).unwrap());

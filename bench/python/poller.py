@@ -77,7 +77,8 @@ def main():
     start = time.perf_counter()
     n = sum(poll(spec["base"], t) for t in spec["tenants"])
     seconds = time.perf_counter() - start
-    print(json.dumps({"records": n, "seconds": seconds, "client": "requests" if requests else "urllib"}))
+    client_name = f"requests {requests.__version__}" if requests else "urllib (requests is not installed)"
+    print(json.dumps({"records": n, "seconds": seconds, "client": client_name}))
 
 
 if __name__ == "__main__":

@@ -134,40 +134,55 @@ fn line(entry: &Entry) -> Vec<u8> {
 /// newline, or zeros where a block was never written) is where confirmed writes end; `repair`
 /// cuts it off. A damaged line with good lines after it is not a crash and stops the host.
 fn replay(path: &Path, view: &mut StateView, repair: bool) -> io::Result<u64> {
-    let bytes = match std::fs::read(path) {
-        Ok(b) => b,
+    match std::fs::metadata(path) {
+        // A FIFO or a device would block or never end; a folder cannot be appended to.
+        Ok(m) if !m.is_file() => {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{}: is not a regular file; move it away", path.display()),
+            ));
+        }
+        Ok(_) => {}
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
         Err(e) => return Err(at(path, e)),
-    };
+    }
+    let bytes = std::fs::read(path).map_err(|e| at(path, e))?;
     let mut good_end = 0usize;
-    let mut damaged: Option<usize> = None;
+    // Line number, whether it starts with a zero byte (a block the disk never wrote), why.
+    let mut damaged: Option<(usize, bool, String)> = None;
     let mut lines = 0u64;
     let mut pos = 0usize;
     for (n, raw) in bytes.split_inclusive(|b| *b == b'\n').enumerate() {
         pos += raw.len();
-        let complete = raw.ends_with(b"\n");
-        let parsed = if complete { serde_json::from_slice::<Entry>(&raw[..raw.len() - 1]).ok() } else { None };
+        let parsed = match raw.strip_suffix(b"\n") {
+            Some(line) => serde_json::from_slice::<Entry>(line).map_err(|e| e.to_string()),
+            None => Err("the line has no end".to_string()),
+        };
         match (parsed, &damaged) {
-            (Some(entry), None) => {
+            (Ok(entry), None) => {
                 view.apply(&entry);
                 good_end = pos;
                 lines += 1;
             }
-            (Some(_), Some(line_no)) => {
+            // Zeros are where a block was never written before a crash: nothing from there on
+            // was acknowledged (a sync covers everything before it), even lines that look whole.
+            (Ok(_), Some((_, true, _))) => {}
+            (Ok(_), Some((line_no, false, why))) => {
                 return Err(io::Error::new(
                     io::ErrorKind::InvalidData,
                     format!(
-                        "{}: line {line_no} is damaged and later lines are not, so this is not a crash's cut-off write; \
-                         move the file away to start every tenant from its backfill (records may be emitted again)",
+                        "{}: line {line_no} is damaged ({why}) and later lines are not, so this is not a crash's \
+                         cut-off write (a line of a newer connector-host version?); fix or remove that line, or move \
+                         the file away to start every tenant from its backfill (records may be emitted again)",
                         path.display()
                     ),
                 ));
             }
-            (None, None) => damaged = Some(n + 1),
-            (None, Some(_)) => {}
+            (Err(why), None) => damaged = Some((n + 1, raw.first() == Some(&0), why)),
+            (Err(_), Some(_)) => {}
         }
     }
-    if let Some(line_no) = damaged {
+    if let Some((line_no, _, _)) = damaged {
         let dropped = bytes.len() - good_end;
         if repair {
             tracing::warn!(path = %path.display(), line = line_no, dropped_bytes = dropped,
@@ -197,7 +212,8 @@ fn legacy_files(dir: &Path) -> io::Result<Vec<(Entry, PathBuf)>> {
         for file in files.filter_map(Result::ok) {
             let path = file.path();
             let name = file.file_name().to_string_lossy().into_owned();
-            if let Some(stream) = name.strip_suffix(".cursor") {
+            // Only what earlier versions wrote: other files in these folders are not ours.
+            if let Some(stream) = name.strip_suffix(".cursor").filter(|s| matches!(*s, "incidents" | "alerts")) {
                 let cursor = std::fs::read_to_string(&path).map_err(|e| at(&path, e))?;
                 found.push((Entry::Cursor { tenant: tenant.clone(), stream: stream.to_string(), cursor }, path));
             } else if name == "health.json" {
@@ -209,6 +225,13 @@ fn legacy_files(dir: &Path) -> io::Result<Vec<(Entry, PathBuf)>> {
         }
     }
     Ok(found)
+}
+
+/// Owner-only permissions for a new file: the journal holds nextLinks and error texts.
+fn private(options: &mut std::fs::OpenOptions) -> &mut std::fs::OpenOptions {
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(options, 0o600);
+    options
 }
 
 fn at(path: &Path, e: io::Error) -> io::Error {
@@ -223,12 +246,17 @@ struct JournalLog {
     /// Lines in the file.
     lines: u64,
     bytes: u64,
+    /// Set when a compaction failed after its rename: appends could land in the replaced file.
+    broken: Option<String>,
 }
 
 impl Log for JournalLog {
     type Entry = (Entry, Vec<u8>);
 
     fn append(&mut self, (_, bytes): &(Entry, Vec<u8>)) -> io::Result<()> {
+        if let Some(why) = &self.broken {
+            return Err(io::Error::other(why.clone()));
+        }
         self.file.write_all(bytes)?;
         self.lines += 1;
         self.bytes += bytes.len() as u64;
@@ -269,13 +297,22 @@ impl JournalLog {
         let bytes = snapshot.lines();
         let dir = self.path.parent().unwrap_or(Path::new("."));
         let tmp = self.path.with_extension("journal.new");
-        let mut file = std::fs::OpenOptions::new().create(true).write(true).truncate(true).open(&tmp)?;
+        let mut file = private(std::fs::OpenOptions::new().create(true).write(true).truncate(true)).open(&tmp)?;
         file.write_all(&bytes)?;
         file.sync_all()?;
         std::fs::rename(&tmp, &self.path)?;
-        std::fs::File::open(dir)?.sync_all()?;
+        // From here the old file is gone from the folder: a failure must stop all appends.
+        let reopened = std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .and_then(|_| std::fs::OpenOptions::new().append(true).open(&self.path));
         let before = self.bytes;
-        self.file = std::fs::OpenOptions::new().append(true).open(&self.path)?;
+        self.file = match reopened {
+            Ok(f) => f,
+            Err(e) => {
+                self.broken = Some(format!("compacting {} failed after the rename: {e}", self.path.display()));
+                return Err(e);
+            }
+        };
         self.lines = snapshot.entries() as u64;
         self.bytes = bytes.len() as u64;
         tracing::info!(path = %self.path.display(), before_bytes = before, after_bytes = self.bytes,
@@ -301,34 +338,57 @@ impl CheckpointStore {
         let path = dir.join(JOURNAL);
         let mut view = StateView::default();
         let lines = replay(&path, &mut view, true)?;
-        let file = std::fs::OpenOptions::new().create(true).append(true).open(&path).map_err(|e| at(&path, e))?;
+        let file =
+            private(std::fs::OpenOptions::new().create(true).append(true)).open(&path).map_err(|e| at(&path, e))?;
         let bytes = file.metadata().map_err(|e| at(&path, e))?.len();
+        let journal_written = file.metadata().and_then(|m| m.modified()).ok().filter(|_| bytes > 0);
         let legacy = legacy_files(&dir)?;
         let view = Arc::new(Mutex::new(view));
-        let log = JournalLog { path: path.clone(), file, view: view.clone(), lines, bytes };
+        let log = JournalLog { path: path.clone(), file, view: view.clone(), lines, bytes, broken: None };
         let store = CheckpointStore { dir, view, committer: Committer::start(log)? };
-        store.import(legacy)?;
+        store.import(legacy, journal_written)?;
         Ok(store)
     }
 
-    /// Moves state files of earlier versions into the journal (durably), then removes them.
-    fn import(&self, legacy: Vec<(Entry, PathBuf)>) -> io::Result<()> {
+    /// Moves state files of earlier versions into the journal (durably), then removes them. A file
+    /// older than the journal's last write, for state the journal already holds, is superseded: it
+    /// is renamed (`….superseded`), not imported, not deleted.
+    fn import(&self, legacy: Vec<(Entry, PathBuf)>, journal_written: Option<std::time::SystemTime>) -> io::Result<()> {
         if legacy.is_empty() {
             return Ok(());
         }
         let count = legacy.len();
         for (entry, path) in legacy {
-            if self.view.lock().unwrap_or_else(|p| p.into_inner()).missing(&entry) {
+            let missing = self.view.lock().unwrap_or_else(|p| p.into_inner()).missing(&entry);
+            // A file written after the journal (an older version ran again meanwhile) is newer state.
+            let newer = match (std::fs::metadata(&path).and_then(|m| m.modified()).ok(), journal_written) {
+                (Some(file), Some(journal)) => file > journal,
+                _ => true,
+            };
+            if missing || newer {
                 let bytes = line(&entry);
                 self.committer.commit_blocking((entry, bytes))?;
+                std::fs::remove_file(&path).map_err(|e| at(&path, e))?;
+            } else {
+                let kept = path.with_extension(format!(
+                    "{}.superseded",
+                    path.extension().and_then(|e| e.to_str()).unwrap_or_default()
+                ));
+                tracing::warn!(file = %path.display(), kept = %kept.display(),
+                    "a state file of an earlier version is older than the state journal; kept aside, not imported");
+                std::fs::rename(&path, &kept).map_err(|e| at(&path, e))?;
             }
-            std::fs::remove_file(&path).map_err(|e| at(&path, e))?;
             if let Some(parent) = path.parent() {
                 let _ = std::fs::remove_dir(parent); // only when empty
             }
         }
         tracing::info!(dir = %self.dir.display(), files = count, "state files of an earlier version moved into the state journal");
         Ok(())
+    }
+
+    /// Why the journal takes no more writes, if a write or sync failed.
+    pub fn poisoned(&self) -> Option<String> {
+        self.committer.poisoned()
     }
 
     /// The stored cursor of `tenant`'s `kind` stream, if any.
@@ -450,11 +510,30 @@ mod tests {
         assert_eq!(
             e,
             format!(
-                "{}: line 2 is damaged and later lines are not, so this is not a crash's cut-off write; move the file away to start every tenant from its backfill (records may be emitted again)",
+                "{}: line 2 is damaged (expected value at line 1 column 1) and later lines are not, so this is not a crash's cut-off write (a line of a newer connector-host version?); fix or remove that line, or move the file away to start every tenant from its backfill (records may be emitted again)",
                 path.display()
             )
         );
         assert_eq!(std::fs::read(&path).unwrap(), damaged, "a damaged journal is left as it is");
+
+        // Zeros (a block never written) followed by whole-looking lines: all unacknowledged, cut.
+        let mut zeros = good.clone();
+        zeros.extend_from_slice(&[0u8; 64]);
+        zeros.push(b'\n');
+        zeros.extend_from_slice(
+            b"{\"op\":\"cursor\",\"tenant\":\"t\",\"stream\":\"incidents\",\"cursor\":\"never-acknowledged\"}\n",
+        );
+        std::fs::write(&path, &zeros).unwrap();
+        let store = CheckpointStore::open(dir.path()).unwrap();
+        assert_eq!(store.load("t", "incidents").as_deref(), Some("confirmed"));
+        drop(store);
+        assert_eq!(std::fs::read(&path).unwrap(), good);
+
+        // Not a regular file: refused, not read (a FIFO would block).
+        std::fs::remove_file(&path).unwrap();
+        std::fs::create_dir(&path).unwrap();
+        let e = StateView::read(dir.path()).unwrap_err().to_string();
+        assert_eq!(e, format!("{}: is not a regular file; move it away", path.display()));
     }
 
     #[tokio::test]
@@ -468,9 +547,36 @@ mod tests {
         assert_eq!(store.load("old", "incidents").as_deref(), Some("{\"watermark\":\"w\"}"));
         assert_eq!(store.load_health("old").unwrap().consecutive_failures, 2);
         assert!(!dir.path().join("old").exists(), "the old files are removed once imported");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.path().join(JOURNAL)).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600, "the journal is the owner's only");
+        }
         store.reset_blocking("old", None).unwrap();
         drop(store);
         assert_eq!(CheckpointStore::open(dir.path()).unwrap().load("old", "incidents"), None, "a reset stays reset");
+
+        // A file older than the journal for state the journal holds is kept aside, not imported;
+        // files that are not state are left alone.
+        let store = CheckpointStore::open(dir.path()).unwrap();
+        store.save("kept", "alerts", "journal").await.unwrap();
+        drop(store);
+        std::fs::create_dir_all(dir.path().join("kept")).unwrap();
+        std::fs::write(dir.path().join("kept/alerts.cursor"), "older").unwrap();
+        std::fs::write(dir.path().join("kept/notes.cursor"), "an operator's file").unwrap();
+        let old = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+        std::fs::File::options()
+            .write(true)
+            .open(dir.path().join("kept/alerts.cursor"))
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+        let store = CheckpointStore::open(dir.path()).unwrap();
+        assert_eq!(store.load("kept", "alerts").as_deref(), Some("journal"));
+        assert_eq!(std::fs::read_to_string(dir.path().join("kept/alerts.cursor.superseded")).unwrap(), "older");
+        assert_eq!(std::fs::read_to_string(dir.path().join("kept/notes.cursor")).unwrap(), "an operator's file");
+        assert_eq!(store.load("kept", "notes"), None);
     }
 
     #[tokio::test]

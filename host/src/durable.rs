@@ -53,6 +53,8 @@ impl Done {
 pub struct Committer<E> {
     tx: mpsc::Sender<Request<E>>,
     name: String,
+    /// Why the file takes no more writes, once a write or sync failed.
+    poisoned: std::sync::Arc<std::sync::Mutex<Option<String>>>,
 }
 
 /// Largest number of writes folded into one sync (keeps a writer's wait bounded).
@@ -63,8 +65,15 @@ impl<E: Send + 'static> Committer<E> {
     pub fn start<L: Log<Entry = E>>(log: L) -> io::Result<Committer<E>> {
         let name = log.name();
         let (tx, rx) = mpsc::channel::<Request<E>>();
-        std::thread::Builder::new().name("group-commit".into()).spawn(move || run(log, rx))?;
-        Ok(Committer { tx, name })
+        let poisoned = std::sync::Arc::new(std::sync::Mutex::new(None));
+        let flag = poisoned.clone();
+        std::thread::Builder::new().name("group-commit".into()).spawn(move || run(log, rx, flag))?;
+        Ok(Committer { tx, name, poisoned })
+    }
+
+    /// Why the file takes no more writes, if a write or sync failed.
+    pub fn poisoned(&self) -> Option<String> {
+        self.poisoned.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// Appends `entry` and returns once it is durable (or why it is not).
@@ -86,7 +95,11 @@ impl<E: Send + 'static> Committer<E> {
     }
 }
 
-fn run<L: Log>(mut log: L, rx: mpsc::Receiver<Request<L::Entry>>) {
+fn run<L: Log>(
+    mut log: L,
+    rx: mpsc::Receiver<Request<L::Entry>>,
+    flag: std::sync::Arc<std::sync::Mutex<Option<String>>>,
+) {
     let mut poisoned: Option<(io::ErrorKind, String)> = None;
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
@@ -116,6 +129,7 @@ fn run<L: Log>(mut log: L, rx: mpsc::Receiver<Request<L::Entry>>) {
                         log.name()
                     );
                     tracing::error!(file = %log.name(), error = %e, "a durable write failed; the file takes no more writes");
+                    *flag.lock().unwrap_or_else(|p| p.into_inner()) = Some(message.clone());
                     poisoned = Some((e.kind(), message));
                 }
             }

@@ -161,9 +161,9 @@ struct TenantArgs {
 /// A record stream, as `reset` names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 enum StreamArg {
-    /// `fetch-incidents`.
+    /// Incidents (with their alerts).
     Incidents,
-    /// `fetch-alerts`.
+    /// Alerts (alerts_v2).
     Alerts,
 }
 
@@ -326,8 +326,9 @@ async fn run(config_path: PathBuf, once: bool) -> anyhow::Result<bool> {
     let poller = Arc::new(
         Poller::new(runtime.clone(), checkpoints, sink).with_retry(config.retry.clone()).with_shutdown(stop.clone()),
     );
-    let fleet =
-        Arc::new(Fleet::new(runtime, connector, poller, config.rollout.clone()).with_listing(&config.state_dir));
+    let fleet = Arc::new(
+        Fleet::new(runtime, connector, poller.clone(), config.rollout.clone()).with_listing(&config.state_dir),
+    );
     // New versions: the components directory at start, then on every change (debounced) or SIGHUP,
     // loaded in the background so the next cycle finds them validated and compiled.
     // `reload` wakes the loader; `wake` then cuts the wait between cycles short, so a new version
@@ -362,6 +363,11 @@ async fn run(config_path: PathBuf, once: bool) -> anyhow::Result<bool> {
             eprint!("{summary}")
         } else {
             print!("{summary}")
+        }
+        if let Some(why) = poller.storage_failure() {
+            bail!(
+                "{why}. Stopping: without a durable cursor every poll would fetch and write the same pages again. Free or fix the disk and start the host again"
+            );
         }
         if once || *stop.borrow() {
             return Ok(all_ok);
@@ -465,17 +471,20 @@ fn status(config_path: PathBuf) -> anyhow::Result<bool> {
 
 fn reset(config_path: PathBuf, tenant: String, stream: Option<StreamArg>) -> anyhow::Result<bool> {
     let config = HostConfig::load(&config_path)?;
-    let _lock = checkpoint::lock(&config.state_dir).map_err(anyhow::Error::msg)?;
-    let store = CheckpointStore::open(&config.state_dir)
-        .with_context(|| format!("cannot open the state directory {}", config.state_dir.display()))?;
+    // Tenant names are compared without case, as the config does.
+    let known = config.tenants.iter().find(|t| t.name.eq_ignore_ascii_case(&tenant));
+    let tenant = known.map(|t| t.name.clone()).unwrap_or(tenant);
     let streams: &[&str] = match stream {
         Some(StreamArg::Incidents) => &["incidents"],
         Some(StreamArg::Alerts) => &["alerts"],
         None => &["incidents", "alerts"],
     };
-    let had: Vec<&str> = streams.iter().copied().filter(|s| store.load(&tenant, s).is_some()).collect();
+    // Checked on a read-only view first: a refused reset changes nothing, creates nothing.
+    let view = checkpoint::StateView::read(&config.state_dir)
+        .with_context(|| format!("cannot read the state directory {}", config.state_dir.display()))?;
+    let had: Vec<&str> = streams.iter().copied().filter(|s| view.cursor(&tenant, s).is_some()).collect();
     if had.is_empty() {
-        let known = config.tenants.iter().any(|t| t.name == tenant);
+        let known = known.is_some();
         bail!(
             "tenant `{tenant}` has no {} cursor in {}{}; nothing to reset",
             streams.join(" or "),
@@ -483,6 +492,10 @@ fn reset(config_path: PathBuf, tenant: String, stream: Option<StreamArg>) -> any
             if known { "" } else { " and is not in the config" }
         );
     }
+    let _lock = checkpoint::lock(&config.state_dir)
+        .map_err(|e| anyhow::anyhow!("{e} (reset changes the state a running host uses)"))?;
+    let store = CheckpointStore::open(&config.state_dir)
+        .with_context(|| format!("cannot open the state directory {}", config.state_dir.display()))?;
     store.reset_blocking(&tenant, stream.map(|_| streams[0]))?;
     println!(
         "tenant {tenant}: {} cursor{} removed; its next poll reads again from its backfill",

@@ -308,6 +308,11 @@ impl RecordSink {
         self.committer.commit(join_lines(lines)).await
     }
 
+    /// Why the output takes no more records, if a write or sync failed.
+    pub fn poisoned(&self) -> Option<String> {
+        self.committer.poisoned()
+    }
+
     /// [`RecordSink::write_lines`] outside an async runtime.
     pub fn write_lines_blocking(&self, lines: &[String]) -> std::io::Result<()> {
         if lines.is_empty() {
@@ -351,6 +356,24 @@ mod tests {
         std::fs::write(&path, "{\"only-a-fragment").unwrap();
         drop(RecordSink::file(&path).unwrap());
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "");
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_failed_write_fails_every_later_one_and_says_why() {
+        // Every write to /dev/full fails with "No space left on device".
+        let sink = RecordSink::file(Path::new("/dev/full")).unwrap();
+        assert_eq!(sink.poisoned(), None);
+        let e = sink.write_lines_blocking(&["{}".to_string()]).unwrap_err().to_string();
+        assert!(e.starts_with("writing /dev/full failed (No space left on device"), "{e}");
+        assert!(
+            e.ends_with(
+                "nothing more is written to it until the host restarts (what was not confirmed is fetched again then)"
+            ),
+            "{e}"
+        );
+        assert_eq!(sink.poisoned().as_deref(), Some(e.as_str()));
+        assert_eq!(sink.write_lines_blocking(&["{}".to_string()]).unwrap_err().to_string(), e);
     }
 
     #[test]

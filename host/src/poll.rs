@@ -354,7 +354,7 @@ impl Poller {
         report.connector = tenant.connector.label();
         let run = async {
             let mut session = match self.runtime.session(tenant).await {
-                Ok(s) => s,
+                Ok(s) => Some(s),
                 Err(e) => {
                     report.error = Some(e.into());
                     return;
@@ -402,7 +402,13 @@ impl Poller {
         report
     }
 
-    /// Folds a report into the tenant's `health.json`.
+    /// Why the output or the state journal takes no more writes, if one failed: the host must
+    /// stop (it would fetch the same pages again and again) until the disk is fixed.
+    pub fn storage_failure(&self) -> Option<String> {
+        self.checkpoints.poisoned().or_else(|| self.sink.poisoned())
+    }
+
+    /// Folds a report into the tenant's health in the state journal.
     pub async fn record_health(&self, report: &TenantReport) {
         let mut health = self.checkpoints.load_health(&report.tenant).unwrap_or_default();
         health.update(report, chrono::Utc::now());
@@ -414,7 +420,7 @@ impl Poller {
     /// Pages through one stream; returns why it was degraded, if it was.
     async fn poll_stream(
         &self,
-        session: &mut Session,
+        session_slot: &mut Option<Session>,
         tenant: &PreparedTenant,
         kind: Kind,
         report: &mut StreamReport,
@@ -436,6 +442,16 @@ impl Poller {
                 return degraded;
             }
             let request = FetchRequest { cursor: cursor.clone(), page_size: None, attempt };
+            if session_slot.is_none() {
+                match self.runtime.session(tenant).await {
+                    Ok(s) => *session_slot = Some(s),
+                    Err(e) => {
+                        report.error = Some(e.into());
+                        return degraded;
+                    }
+                }
+            }
+            let session = session_slot.as_mut().expect("created above");
             let fetched = match kind {
                 Kind::Incidents => session.fetch_incidents(&request).await.map(|r| {
                     r.map(|page| {
@@ -464,7 +480,11 @@ impl Poller {
                                 delay_ms = delay.as_millis() as u64, error = %explain(&e), "retrying the same page");
                             report.retries += 1;
                             attempt += 1;
-                            // Give the concurrency slot to another tenant while this one waits.
+                            // Give the concurrency slot and the sandbox (a slot of the instance
+                            // pool) back while this one waits: sleepers holding sandboxes could
+                            // otherwise use up the pool, and every tenant would stall. The next
+                            // attempt runs in a fresh sandbox (one more token request).
+                            *session_slot = None;
                             gate.leave();
                             let mut stop = self.shutdown.clone();
                             tokio::select! {
@@ -494,6 +514,12 @@ impl Poller {
                     return degraded;
                 }
             };
+            // A journal that takes no more cursors: writing the page would only append it again
+            // on every later poll (nothing could say it is done).
+            if let Some(why) = self.checkpoints.poisoned() {
+                report.error = Some(PollError::Checkpoint(std::io::Error::other(why)));
+                return degraded;
+            }
             // Records first, durably; only then the cursor that says they are done.
             if let Err(e) = self.sink.write_lines(&lines).await {
                 report.error = Some(PollError::Output(e));

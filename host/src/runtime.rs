@@ -31,16 +31,16 @@ const KEEP_RESIDENT: usize = 2 << 20;
 /// A pooling engine: sandboxes reuse preallocated slots instead of mapping and unmapping memory,
 /// tables and fiber stacks for every poll (the unmap's TLB shootdowns were ~8% of a fleet cycle).
 /// Falls back to on-demand allocation where the address space cannot be reserved (`ulimit -v`).
-fn engine() -> anyhow::Result<Engine> {
+fn engine(slots: u32) -> anyhow::Result<Engine> {
     let mut config = Config::new();
     config.epoch_interruption(true);
     let mut pooled = config.clone();
     let mut pool = wasmtime::PoolingAllocationConfig::new();
-    pool.total_component_instances(SANDBOX_SLOTS)
-        .total_core_instances(SANDBOX_SLOTS * 8)
-        .total_memories(SANDBOX_SLOTS * 2)
-        .total_tables(SANDBOX_SLOTS * 8)
-        .total_stacks(SANDBOX_SLOTS)
+    pool.total_component_instances(slots)
+        .total_core_instances(slots * 8)
+        .total_memories(slots * 2)
+        .total_tables(slots * 8)
+        .total_stacks(slots)
         .linear_memory_keep_resident(KEEP_RESIDENT)
         .table_keep_resident(64 << 10)
         .async_stack_keep_resident(KEEP_RESIDENT);
@@ -211,7 +211,13 @@ impl PreparedTenant {
 impl Runtime {
     /// An engine with epoch interruption and the WASI, wasi-http and wasi-config imports linked.
     pub fn new(limits: Limits) -> anyhow::Result<Runtime> {
-        let engine = engine()?;
+        Runtime::with_slots(limits, SANDBOX_SLOTS)
+    }
+
+    /// [`Runtime::new`] with `slots` sandboxes in the instance pool (tests use few).
+    pub fn with_slots(limits: Limits, slots: u32) -> anyhow::Result<Runtime> {
+        let slots = slots.max(1);
+        let engine = engine(slots)?;
         let weak = engine.weak();
         // Ticks the epoch for every store; ends with the engine.
         std::thread::Builder::new().name("epoch-ticker".into()).spawn(move || {
@@ -232,7 +238,7 @@ impl Runtime {
             memory: Arc::default(),
             cache_dir: None,
             pool: Default::default(),
-            slots: Arc::new(tokio::sync::Semaphore::new(SANDBOX_SLOTS as usize)),
+            slots: Arc::new(tokio::sync::Semaphore::new(slots as usize)),
         })
     }
 

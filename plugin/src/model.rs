@@ -218,7 +218,7 @@ fn lenient_items<'de, D: Deserializer<'de>, T: serde::de::DeserializeOwned>(d: D
             // Raw text per element (a scan, no allocation per field); a bad element costs only itself.
             while let Some(raw) = seq.next_element::<Box<RawValue>>()? {
                 let text = raw.get();
-                out.push(if text.starts_with('{') { serde_json::from_str(text).ok() } else { None });
+                out.push(if text.starts_with('{') { from_str_last_wins(text).ok() } else { None });
             }
             Ok(out)
         }
@@ -315,7 +315,21 @@ pub struct FileDetails {
 /// An object of type `T`, or none for anything else (or an object that does not fit).
 fn lenient_object<'de, D: Deserializer<'de>, T: serde::de::DeserializeOwned>(d: D) -> Result<Option<T>, D::Error> {
     let raw = Option::<Box<RawValue>>::deserialize(d)?;
-    Ok(raw.filter(|r| r.get().starts_with('{')).and_then(|r| serde_json::from_str(r.get()).ok()))
+    Ok(raw.filter(|r| r.get().starts_with('{')).and_then(|r| from_str_last_wins(r.get()).ok()))
+}
+
+/// `T` from JSON text; an object with a key given twice (which the derived parsers refuse) is read
+/// as a `serde_json::Value` would read it, the last value winning. Only that rare text pays for
+/// the second parse.
+pub fn from_str_last_wins<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, serde_json::Error> {
+    match serde_json::from_str(text) {
+        Ok(v) => Ok(v),
+        Err(first) if first.to_string().starts_with("duplicate field") => {
+            let value: Value = serde_json::from_str(text).map_err(|_| first)?;
+            serde_json::from_str(&value.to_string())
+        }
+        Err(e) => Err(e),
+    }
 }
 
 #[cfg(test)]
@@ -373,5 +387,20 @@ mod tests {
         assert!(evidence[3].as_ref().unwrap().user_account.is_none());
         let not_a_list: GraphIncident = serde_json::from_str(r#"{"id":"2","alerts":{"id":"x"}}"#).unwrap();
         assert!(not_a_list.alerts.is_empty());
+    }
+
+    #[test]
+    fn a_key_given_twice_is_read_with_the_last_value_at_every_level() {
+        let incident: GraphIncident = from_str_last_wins(
+            r##"{"id":"1","status":"active","status":"resolved","alerts":[{"id":"a1","severity":"high","severity":"low","evidence":[{"@odata.type":"#microsoft.graph.security.ipEvidence","ipAddress":"10.0.0.1","ipAddress":"10.0.0.2"},{"@odata.type":"#microsoft.graph.security.userEvidence","userAccount":{"accountName":"x","accountName":"bob"}}]}]}"##,
+        )
+        .unwrap();
+        assert_eq!(incident.status.as_deref(), Some("resolved"));
+        assert_eq!(incident.alerts.len(), 1);
+        let alert = &incident.alerts[0];
+        assert_eq!((alert.id.as_deref(), alert.severity.as_deref()), (Some("a1"), Some("low")));
+        assert_eq!(alert.evidence[0].as_ref().unwrap().ip_address.as_deref(), Some("10.0.0.2"));
+        let account = alert.evidence[1].as_ref().unwrap().user_account.as_ref().unwrap();
+        assert_eq!(account.account_name.as_deref(), Some("bob"));
     }
 }

@@ -275,7 +275,7 @@ fn next_backslash(b: &[u8], from: usize) -> Option<usize> {
 /// Normalises one incident from its raw JSON text.
 pub fn incident_from_raw(raw: &str) -> Result<Incident, ConnectorError> {
     let raw = &*repair_lone_surrogates(raw);
-    let g: GraphIncident = serde_json::from_str(raw)
+    let g: GraphIncident = crate::model::from_str_last_wins(raw)
         .map_err(|e| ConnectorError::invalid(0, format!("an incident is not a JSON object: {e}")))?;
     let id = g.id.filter(|s| !s.is_empty()).ok_or_else(|| ConnectorError::invalid(0, "an incident has no `id`"))?;
     let last_updated = required_time("lastUpdateDateTime", g.last_update_date_time.as_deref(), "incident", &id)?;
@@ -321,7 +321,7 @@ pub fn incident_from_raw(raw: &str) -> Result<Incident, ConnectorError> {
 /// Normalises one alert from its raw JSON text.
 pub fn alert_from_raw(raw: &str) -> Result<Alert, ConnectorError> {
     let raw = &*repair_lone_surrogates(raw);
-    let g: GraphAlert = serde_json::from_str(raw)
+    let g: GraphAlert = crate::model::from_str_last_wins(raw)
         .map_err(|e| ConnectorError::invalid(0, format!("an alert is not a JSON object: {e}")))?;
     let id = g.id.filter(|s| !s.is_empty()).ok_or_else(|| ConnectorError::invalid(0, "an alert has no `id`"))?;
     let last_updated = required_time("lastUpdateDateTime", g.last_update_date_time.as_deref(), "alert", &id)?;

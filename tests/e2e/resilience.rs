@@ -64,7 +64,8 @@ async fn throttled_page_resumes(status: u16, retry_after: &str, min_wait: Durati
     assert_eq!(query_value(&incidents[1], "$skip").as_deref(), Some("50"));
     assert_eq!(incidents[1].query, incidents[2].query, "the retry asks for the same nextLink");
     assert!(waited >= min_wait, "Retry-After {retry_after} honoured: waited {waited:?}");
-    assert_eq!(w.emulator.token_requests(&data.tenant_id), 1);
+    // The wait gave the sandbox back; the retry's fresh sandbox signed in once more.
+    assert_eq!(w.emulator.token_requests(&data.tenant_id), 2);
     let c = w.cursor_json("throttled", "incidents");
     assert_eq!(c["watermark"], watermark_after(&newest(&data.incidents), 600));
     assert!(c.get("scan").is_none(), "{c}");
@@ -198,6 +199,30 @@ async fn a_throttled_tenant_waits_alone_while_others_poll() {
     );
     assert_eq!(reports[1].incidents.records, 30);
     assert_eq!(w.records("incident").len(), 60);
+}
+
+#[tokio::test]
+async fn a_tenant_waiting_to_retry_gives_its_sandbox_back_so_a_full_pool_never_stalls() {
+    // One sandbox slot, one concurrency slot: if the sleeping tenant kept its sandbox, the other
+    // would hold the concurrency slot while waiting for the sandbox, and neither could go on.
+    let w = World::with_slots(1).await;
+    let now = chrono::Utc::now();
+    let (slow, other) = (demo::generate_tenant(17, 30, now), demo::generate_tenant(18, 30, now));
+    w.emulator.add_tenant(slow.clone());
+    w.emulator.add_tenant(other.clone());
+    w.emulator.push_fault(Fault::throttled(Route::Incidents, "1"));
+    let a = w.prepare(&tenant("slow", &slow, &w.emulator, &[]));
+    let b = w.prepare(&tenant("other", &other, &w.emulator, &[]));
+    let reports = tokio::time::timeout(std::time::Duration::from_secs(60), w.poll_with(&[a, b], 1))
+        .await
+        .expect("the cycle finished instead of stalling");
+    assert!(reports.iter().all(|r| r.ok()), "{reports:?}");
+    assert_eq!(reports[0].incidents.retries, 1);
+    assert_eq!((reports[0].incidents.records, reports[1].incidents.records), (30, 30));
+    assert_eq!(w.records("incident").len(), 60);
+    // The retry ran in a fresh sandbox, which signed in again.
+    assert_eq!(w.emulator.token_requests(&slow.tenant_id), 2);
+    assert_eq!(w.emulator.token_requests(&other.tenant_id), 1);
 }
 
 #[tokio::test]
