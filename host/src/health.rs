@@ -45,8 +45,18 @@ pub struct HealthError {
     pub at: String,
 }
 
-/// A table of tenants' health.
-pub fn render(rows: &[(String, Option<Health>)]) -> String {
+impl Health {
+    /// Seconds since the latest poll ended, when that is more than `stale_after_secs`: the host
+    /// stopped polling this tenant (stopped, stuck, or it no longer has it in its config).
+    pub fn stale_for(&self, now: chrono::DateTime<chrono::Utc>, stale_after_secs: i64) -> Option<i64> {
+        let last = chrono::DateTime::parse_from_rfc3339(self.last_poll.as_deref()?).ok()?;
+        let age = (now - last.with_timezone(&chrono::Utc)).num_seconds();
+        (age > stale_after_secs).then_some(age)
+    }
+}
+
+/// A table of tenants' health; a tenant not polled for `stale_after_secs` is shown as STALE.
+pub fn render(rows: &[(String, Option<Health>)], now: chrono::DateTime<chrono::Utc>, stale_after_secs: i64) -> String {
     let mut out = format!(
         "{:<20} {:<20} {:<20} {:>8} {:>9} {:>7}  {}\n",
         "tenant", "last success", "newest record", "lag", "incidents", "alerts", "state"
@@ -60,6 +70,10 @@ pub fn render(rows: &[(String, Option<Health>)]) -> String {
             continue;
         };
         let state = match (&h.last_error, h.consecutive_failures, &h.degraded) {
+            _ if h.stale_for(now, stale_after_secs).is_some() => format!(
+                "STALE: not polled for {} min (is the host running? its log says why it stopped)",
+                h.stale_for(now, stale_after_secs).unwrap_or_default() / 60
+            ),
             (Some(e), n, _) if n > 0 => format!("FAILING ({n} in a row): {}: {}", e.kind, e.message),
             (_, _, Some(why)) => format!("degraded: {why}"),
             _ => "ok".to_string(),
@@ -74,4 +88,29 @@ pub fn render(rows: &[(String, Option<Health>)]) -> String {
         ));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tenant_not_polled_for_longer_than_the_limit_is_stale() {
+        let now = chrono::DateTime::parse_from_rfc3339("2026-12-04T12:00:00Z").unwrap().with_timezone(&chrono::Utc);
+        let h =
+            |last: &str| Health { last_poll: Some(last.into()), last_success: Some(last.into()), ..Health::default() };
+        assert_eq!(h("2026-12-04T11:50:00Z").stale_for(now, 300), Some(600));
+        assert_eq!(h("2026-12-04T11:58:00Z").stale_for(now, 300), None);
+        let table = render(
+            &[("old".into(), Some(h("2026-12-04T11:50:00Z"))), ("new".into(), Some(h("2026-12-04T11:58:00Z")))],
+            now,
+            300,
+        );
+        let lines: Vec<&str> = table.lines().collect();
+        assert!(
+            lines[1].ends_with("STALE: not polled for 10 min (is the host running? its log says why it stopped)"),
+            "{table}"
+        );
+        assert!(lines[2].ends_with("  ok"), "{table}");
+    }
 }

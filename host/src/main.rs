@@ -465,8 +465,13 @@ fn status(config_path: PathBuf) -> anyhow::Result<bool> {
     let view = checkpoint::StateView::read(&config.state_dir)
         .with_context(|| format!("cannot read the state directory {}", config.state_dir.display()))?;
     let rows: Vec<_> = config.tenants.iter().map(|t| (t.name.clone(), view.health(&t.name).cloned())).collect();
-    print!("{}", connector_host::health::render(&rows));
-    Ok(rows.iter().all(|(_, h)| h.as_ref().is_some_and(|h| h.consecutive_failures == 0)))
+    // Three missed cycles (at least five minutes) without a poll: the host is not polling.
+    let stale_after = (3 * config.interval_secs).max(300) as i64;
+    let now = chrono::Utc::now();
+    print!("{}", connector_host::health::render(&rows, now, stale_after));
+    Ok(rows.iter().all(|(_, h)| {
+        h.as_ref().is_some_and(|h| h.consecutive_failures == 0 && h.stale_for(now, stale_after).is_none())
+    }))
 }
 
 fn reset(config_path: PathBuf, tenant: String, stream: Option<StreamArg>) -> anyhow::Result<bool> {
