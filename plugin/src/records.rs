@@ -153,7 +153,6 @@ fn push_unique(list: &mut Vec<String>, value: Option<String>) {
 impl EvidenceSummary {
     /// Adds the evidence items of one alert.
     pub fn add(&mut self, evidence: &[Option<Evidence>]) {
-        let text = |v: &Option<String>| v.clone().filter(|s| !s.is_empty());
         for item in evidence {
             let Some(item) = item else {
                 self.other += 1;
@@ -202,9 +201,13 @@ impl EvidenceSummary {
     }
 }
 
+/// A field's text, unless it is missing or empty.
+fn text(v: &Option<String>) -> Option<String> {
+    v.clone().filter(|s| !s.is_empty())
+}
+
 fn user_name(account: Option<&UserAccount>) -> Option<String> {
     let account = account?;
-    let text = |v: &Option<String>| v.clone().filter(|s| !s.is_empty());
     text(&account.user_principal_name).or_else(|| {
         let name = text(&account.account_name)?;
         Some(match text(&account.domain_name) {
